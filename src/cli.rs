@@ -1,0 +1,266 @@
+//! Command-line interface: argument definitions (clap) and one function per command. Each
+//! command returns the exit code it wants; errors carry theirs ([`crate::Error::exit_code`]).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, Result, exit};
+use crate::progress::LogFormat;
+use crate::project::{Project, ProjectOptions};
+use crate::runner::{self, Mode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "parcours",
+    version,
+    about = "SQL models over Parquet in object storage, run by Apache DataFusion."
+)]
+pub struct Cli {
+    /// The project folder (holds pipelines.yaml and sql/).
+    #[arg(long, global = true, default_value = ".", env = "PARCOURS_PROJECT_DIR")]
+    pub project_dir: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (-q warnings only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    pub fn verbosity(&self) -> i8 {
+        (self.verbose.min(10) as i8) - (self.quiet.min(10) as i8)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the selected models: build, test, publish.
+    Run(RunArgs),
+    /// Run the data tests of the selected models against their published tables.
+    Test(SelectCmd),
+    /// Print each selected model's resolved SQL and output schema, without running it.
+    Compile(SelectCmd),
+    /// Check configuration, SQL, references and schemas against the sources; write nothing.
+    Validate(SelectCmd),
+    /// List models with their materialization and dependencies.
+    List(ListArgs),
+    /// Print the model graph as Mermaid or DOT.
+    Lineage(LineageArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProjectArgs {
+    /// Override a storage root: NAME=URL (e.g. warehouse=s3://bucket/wh). Repeatable.
+    #[arg(long = "storage", value_name = "NAME=URL", value_parser = key_value)]
+    pub storage: Vec<(String, String)>,
+    /// Override a declared var: KEY=VALUE, parsed as the var's type. Repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub vars: Vec<(String, String)>,
+    /// The run's logical date ({{ run_date }}), YYYY-MM-DD. Default: today (UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectArgs {
+    /// Models to include: name, name+, +name, tag:x, path:sql/identity. Repeatable.
+    #[arg(short, long, value_name = "SELECTOR")]
+    pub select: Vec<String>,
+    /// Models to leave out (same syntax). Repeatable.
+    #[arg(long, value_name = "SELECTOR")]
+    pub exclude: Vec<String>,
+    /// A named pipeline from pipelines.yaml (its select and exclude lists).
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SelectCmd {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Models run at once (default: execution.threads, else the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LineageFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[arg(long, value_enum, default_value_t = LineageFormat::Mermaid)]
+    pub format: LineageFormat,
+}
+
+fn key_value(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, found `{s}`")),
+    }
+}
+
+fn open(dir: &std::path::Path, p: &ProjectArgs) -> Result<Project> {
+    Project::open(&ProjectOptions {
+        project_dir: dir.to_path_buf(),
+        storage: p.storage.clone(),
+        vars: p.vars.clone(),
+        run_date: p.date,
+    })
+}
+
+fn selection(project: &Project, s: &SelectArgs) -> Result<BTreeSet<String>> {
+    let (mut select, mut exclude) = (s.select.clone(), s.exclude.clone());
+    if let Some(name) = &s.pipeline {
+        let p = project.config.pipelines.get(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "no pipeline `{name}` in {} (declared: {})",
+                project.config.file.display(),
+                project
+                    .config
+                    .pipelines
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        select.extend(p.select.iter().cloned());
+        exclude.extend(p.exclude.iter().cloned());
+    }
+    project.graph.select(&select, &exclude)
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn execute(cli: Cli) -> Result<u8> {
+    let dir = cli.project_dir.clone();
+    match cli.command {
+        Command::Run(a) => {
+            let project = open(&dir, &a.project)?;
+            let selected = selection(&project, &a.select)?;
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
+            let threads = a
+                .threads
+                .or(project.config.execution.threads)
+                .unwrap_or(cores)
+                .max(1);
+            tracing::info!(event = "run_start", run_id = %project.run_id, run_date = %project.run_date, models = selected.len(), "run");
+            let report = runner::run(Arc::new(project), selected, threads).await?;
+            print!("{}", crate::render::run_summary(&report));
+            Ok(report.exit_code())
+        }
+        Command::Test(a) => {
+            let project = open(&dir, &a.project)?;
+            let selected = selection(&project, &a.select)?;
+            let report = runner::test(&project, &selected).await?;
+            print!("{}", crate::render::run_summary(&report));
+            Ok(report.exit_code())
+        }
+        Command::Compile(a) => {
+            let project = open(&dir, &a.project)?;
+            let selected = selection(&project, &a.select)?;
+            let prepared = runner::prepare(&project, &selected, Mode::Plan).await?;
+            for name in project.graph.order.iter().filter(|n| selected.contains(*n)) {
+                let m = &project.graph.models[name];
+                println!("-- {name} ({}, {:?})", m.path, m.settings.materialization);
+                println!("{}", m.sql.trim_end());
+                if let Some(schema) = prepared.schemas.get(name) {
+                    println!("-- output schema:");
+                    for f in schema.fields() {
+                        println!(
+                            "--   {} {}{}",
+                            f.name(),
+                            crate::config::datatype::display(f.data_type()),
+                            if f.is_nullable() { "" } else { " not null" }
+                        );
+                    }
+                }
+                println!();
+            }
+            crate::artifacts::write_manifest(&project, &prepared)?;
+            Ok(exit::SUCCESS)
+        }
+        Command::Validate(a) => {
+            let project = open(&dir, &a.project)?;
+            let selected = selection(&project, &a.select)?;
+            let prepared = runner::prepare(&project, &selected, Mode::Plan).await?;
+            println!(
+                "ok: {} models, {} sources, {} singular tests checked in {}",
+                selected.len(),
+                prepared.sources.len(),
+                runner::singular_tests_for(&project, &selected).len(),
+                project.config.file.display()
+            );
+            Ok(exit::SUCCESS)
+        }
+        Command::List(a) => {
+            let project = open(&dir, &ProjectArgs::default())?;
+            let selected = selection(&project, &a.select)?;
+            match a.output {
+                OutputFormat::Text => {
+                    print!("{}", crate::render::list_text(&project.graph, &selected))
+                }
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&crate::render::list_json(
+                        &project.graph,
+                        &selected
+                    ))
+                    .map_err(|e| Error::Internal(e.to_string()))?
+                ),
+            }
+            Ok(exit::SUCCESS)
+        }
+        Command::Lineage(a) => {
+            let project = open(&dir, &ProjectArgs::default())?;
+            let selected = selection(&project, &a.select)?;
+            match a.format {
+                LineageFormat::Mermaid => {
+                    print!("{}", crate::render::mermaid(&project.graph, &selected))
+                }
+                LineageFormat::Dot => print!("{}", crate::render::dot(&project.graph, &selected)),
+            }
+            Ok(exit::SUCCESS)
+        }
+    }
+}

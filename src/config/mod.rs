@@ -1,0 +1,636 @@
+//! `pipelines.yaml`: parsing into raw serde types, then validation into domain types.
+//!
+//! Parsing ([`raw`]) catches unknown keys and wrong YAML types with serde's line numbers.
+//! Validation (this file) catches what serde cannot see — a source naming an undeclared storage
+//! root, an unknown data type, a bad test argument — and locates the offending key in the file
+//! with [`locate`] so every message still carries `file:line`.
+
+pub mod datatype;
+pub mod raw;
+pub mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::DataType;
+use chrono::NaiveDate;
+
+use crate::error::{Error, Result};
+pub use raw::Materialization;
+pub use tests::{Severity, TestKind, TestSpec};
+
+/// The file name looked up in the project directory.
+pub const CONFIG_FILE: &str = "pipelines.yaml";
+
+/// A validated `pipelines.yaml`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub project_dir: PathBuf,
+    pub name: String,
+    pub model_paths: Vec<String>,
+    pub test_paths: Vec<String>,
+    pub target_path: PathBuf,
+    pub storage: BTreeMap<String, StorageSpec>,
+    pub sources: BTreeMap<String, SourceSpec>,
+    pub model_defaults: ModelSettings,
+    /// Per-model settings, before defaults are applied (see [`Config::model_settings`]).
+    pub models: BTreeMap<String, ModelSettings>,
+    pub pipelines: BTreeMap<String, Pipeline>,
+    pub vars: BTreeMap<String, VarValue>,
+    pub execution: Execution,
+    text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageSpec {
+    pub url: String,
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub name: String,
+    pub storage: String,
+    pub path: String,
+    pub description: Option<String>,
+    /// Hive partition columns, outermost first.
+    pub partitions: Vec<(String, DataType)>,
+    pub schema: Option<Vec<DeclaredColumn>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredColumn {
+    pub name: String,
+    pub data_type: DataType,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    pub materialization: Materialization,
+    pub partition_by: Option<String>,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub columns: BTreeMap<String, Option<String>>,
+    pub tests: Vec<TestSpec>,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            materialization: Materialization::Table,
+            partition_by: None,
+            description: None,
+            tags: Vec::new(),
+            enabled: true,
+            columns: BTreeMap::new(),
+            tests: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    pub description: Option<String>,
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Execution {
+    pub threads: Option<usize>,
+    pub target_partitions: Option<usize>,
+    pub memory_limit: Option<u64>,
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// A typed variable. In SQL it becomes a literal of its type, never pasted text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    Date(NaiveDate),
+}
+
+impl VarValue {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            VarValue::Int(_) => "integer",
+            VarValue::Float(_) => "float",
+            VarValue::Bool(_) => "boolean",
+            VarValue::Str(_) => "string",
+            VarValue::Date(_) => "date",
+        }
+    }
+
+    /// The value as a SQL literal of its own type (strings quoted with `'` doubled).
+    pub fn to_sql(&self) -> String {
+        match self {
+            VarValue::Int(i) => i.to_string(),
+            VarValue::Float(f) => {
+                let s = f.to_string();
+                if s.contains(['.', 'e', 'E']) || !f.is_finite() {
+                    s
+                } else {
+                    format!("{s}.0")
+                }
+            }
+            VarValue::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+            VarValue::Str(s) => format!("'{}'", s.replace('\'', "''")),
+            VarValue::Date(d) => format!("DATE '{}'", d.format("%Y-%m-%d")),
+        }
+    }
+
+    /// Reads a YAML scalar: integers, floats, booleans, `YYYY-MM-DD` dates and strings.
+    pub fn from_yaml(value: &serde_norway::Value) -> Option<VarValue> {
+        use serde_norway::Value;
+        match value {
+            Value::Bool(b) => Some(VarValue::Bool(*b)),
+            Value::Number(n) => n
+                .as_i64()
+                .map(VarValue::Int)
+                .or_else(|| n.as_f64().map(VarValue::Float)),
+            Value::String(s) => Some(
+                parse_date(s)
+                    .map(VarValue::Date)
+                    .unwrap_or_else(|| VarValue::Str(s.clone())),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Parses a command-line override as the declared variable's type.
+    pub fn parse_as(&self, text: &str) -> std::result::Result<VarValue, String> {
+        let bad = |what: &str| format!("`{text}` is not {what}");
+        Ok(match self {
+            VarValue::Int(_) => VarValue::Int(text.trim().parse().map_err(|_| bad("an integer"))?),
+            VarValue::Float(_) => {
+                VarValue::Float(text.trim().parse().map_err(|_| bad("a number"))?)
+            }
+            VarValue::Bool(_) => VarValue::Bool(match text.trim() {
+                "true" | "TRUE" | "True" | "1" | "yes" => true,
+                "false" | "FALSE" | "False" | "0" | "no" => false,
+                _ => return Err(bad("a boolean (true/false)")),
+            }),
+            VarValue::Str(_) => VarValue::Str(text.to_string()),
+            VarValue::Date(_) => {
+                VarValue::Date(parse_date(text.trim()).ok_or_else(|| bad("a date (YYYY-MM-DD)"))?)
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for VarValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VarValue::Str(s) => write!(f, "{s}"),
+            VarValue::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            other => write!(f, "{}", other.to_sql()),
+        }
+    }
+}
+
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    if s.len() != 10 {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+impl Config {
+    /// Reads and validates `<project_dir>/pipelines.yaml`.
+    pub fn load(project_dir: &Path) -> Result<Config> {
+        let file = project_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            Error::config(
+                &file,
+                None,
+                format!("cannot read the project file ({e}); run parcours in a project folder or pass --project-dir"),
+            )
+        })?;
+        Config::parse(project_dir, file, text)
+    }
+
+    /// Validates configuration text as if it were read from `file`.
+    pub fn parse(project_dir: &Path, file: PathBuf, text: String) -> Result<Config> {
+        let raw: raw::RawProject = serde_norway::from_str(&text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            let mut msg = e.to_string();
+            if msg.contains("untagged enum RawStorage") {
+                msg = format!("{msg} (a storage root is a URL string or {{url: ..., options: {{...}}}})");
+            } else if msg.contains("untagged enum RawTest") {
+                msg = format!("{msg} (a test is a name like `not_null` or a one-key map like `accepted_values: {{values: [...]}}`)");
+            } else if msg.contains("untagged enum RawPartition") {
+                msg = format!("{msg} (a partition is a column name or {{name: ..., type: date}})");
+            }
+            Error::config(&file, line, msg)
+        })?;
+        let v = Validator {
+            file: &file,
+            text: &text,
+        };
+        v.validate(project_dir, raw, &text)
+    }
+
+    /// The settings of `model`, with the defaults applied.
+    pub fn model_settings(&self, model: &str) -> ModelSettings {
+        self.models
+            .get(model)
+            .cloned()
+            .unwrap_or_else(|| self.model_defaults.clone())
+    }
+
+    /// The line of a key path in the configuration file, for messages.
+    pub fn line_of(&self, path: &[&str]) -> Option<usize> {
+        locate(&self.text, path)
+    }
+
+    pub fn error(&self, path: &[&str], message: impl Into<String>) -> Error {
+        Error::config(&self.file, self.line_of(path), message)
+    }
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Validator<'_> {
+    fn err(&self, path: &[&str], message: impl Into<String>) -> Error {
+        Error::config(self.file, locate(self.text, path), message)
+    }
+
+    fn validate(&self, project_dir: &Path, raw: raw::RawProject, text: &str) -> Result<Config> {
+        let mut storage = BTreeMap::new();
+        for (name, spec) in raw.storage {
+            let spec = match spec {
+                raw::RawStorage::Url(url) => StorageSpec {
+                    url,
+                    options: BTreeMap::new(),
+                },
+                raw::RawStorage::Full(full) => StorageSpec {
+                    url: full.url,
+                    options: full.options,
+                },
+            };
+            for key in spec.options.keys() {
+                let k = key.to_ascii_lowercase();
+                if k.contains("secret")
+                    || k.contains("password")
+                    || k.contains("token")
+                    || k.contains("access_key")
+                    || k.contains("account_key")
+                    || k.contains("sas")
+                {
+                    return Err(self.err(&["storage", &name, "options", key], format!(
+                        "storage `{name}`: option `{key}` is a credential; credentials come from the environment (AWS_*, GOOGLE_*, AZURE_* variables), never from pipelines.yaml"
+                    )));
+                }
+            }
+            storage.insert(name, spec);
+        }
+
+        let mut sources = BTreeMap::new();
+        for (name, src) in raw.sources {
+            if !storage.contains_key(&src.storage) {
+                return Err(self.err(&["sources", &name, "storage"], format!(
+                    "source `{name}` uses storage `{}`, which is not declared under `storage:` (declared: {})",
+                    src.storage, join_keys(&storage)
+                )));
+            }
+            if let Some(format) = &src.format
+                && format != "parquet"
+            {
+                return Err(self.err(
+                    &["sources", &name, "format"],
+                    format!("source `{name}`: format `{format}` is not supported (only `parquet`)"),
+                ));
+            }
+            let mut partitions = Vec::new();
+            for p in src.partitions {
+                let (pname, ty) = match p {
+                    raw::RawPartition::Name(n) => (n, DataType::Utf8),
+                    raw::RawPartition::Typed(t) => {
+                        let ty = datatype::parse_partition_type(&t.data_type).map_err(|m| {
+                            self.err(
+                                &["sources", &name, "partitions"],
+                                format!("source `{name}`, partition `{}`: {m}", t.name),
+                            )
+                        })?;
+                        (t.name, ty)
+                    }
+                };
+                partitions.push((pname, ty));
+            }
+            let schema = match src.schema {
+                None => None,
+                Some(cols) => {
+                    let mut out = Vec::new();
+                    for (col, ty) in cols {
+                        let (data_type, nullable) = datatype::parse_declared(&ty).map_err(|m| {
+                            self.err(
+                                &["sources", &name, "schema", &col],
+                                format!("source `{name}`, column `{col}`: {m}"),
+                            )
+                        })?;
+                        out.push(DeclaredColumn {
+                            name: col,
+                            data_type,
+                            nullable,
+                        });
+                    }
+                    Some(out)
+                }
+            };
+            sources.insert(
+                name.clone(),
+                SourceSpec {
+                    name,
+                    storage: src.storage,
+                    path: src.path,
+                    description: src.description,
+                    partitions,
+                    schema,
+                },
+            );
+        }
+
+        let mut models = raw.models;
+        let defaults_raw = models.remove("defaults").unwrap_or_default();
+        let model_defaults =
+            self.model_settings("defaults", defaults_raw, &ModelSettings::default())?;
+        let mut model_settings = BTreeMap::new();
+        for (name, m) in models {
+            let s = self.model_settings(&name, m, &model_defaults)?;
+            model_settings.insert(name, s);
+        }
+
+        let mut vars = BTreeMap::new();
+        for (name, value) in raw.vars {
+            let v = VarValue::from_yaml(&value).ok_or_else(|| {
+                self.err(&["vars", &name], format!(
+                    "var `{name}` must be a scalar (integer, float, boolean, string or YYYY-MM-DD date)"
+                ))
+            })?;
+            vars.insert(name, v);
+        }
+
+        let pipelines = raw
+            .pipelines
+            .into_iter()
+            .map(|(name, p)| {
+                (
+                    name,
+                    Pipeline {
+                        description: p.description,
+                        select: p.select,
+                        exclude: p.exclude,
+                    },
+                )
+            })
+            .collect();
+
+        let exec = raw.execution.unwrap_or_default();
+        let memory_limit = match &exec.memory_limit {
+            None => None,
+            Some(s) => Some(parse_bytes(s).ok_or_else(|| {
+                self.err(&["execution", "memory_limit"], format!(
+                    "memory_limit `{s}` is not a size; write e.g. `4GiB`, `512MiB` or a number of bytes"
+                ))
+            })?),
+        };
+        if exec.threads == Some(0) || exec.target_partitions == Some(0) {
+            return Err(self.err(
+                &["execution"],
+                "threads and target_partitions must be at least 1",
+            ));
+        }
+
+        Ok(Config {
+            file: self.file.to_path_buf(),
+            project_dir: project_dir.to_path_buf(),
+            name: raw.name.unwrap_or_else(|| "parcours".to_string()),
+            model_paths: raw.model_paths.unwrap_or_else(|| vec!["sql".to_string()]),
+            test_paths: raw
+                .test_paths
+                .unwrap_or_else(|| vec!["data_tests".to_string()]),
+            target_path: project_dir.join(raw.target_path.unwrap_or_else(|| "target".to_string())),
+            storage,
+            sources,
+            model_defaults,
+            models: model_settings,
+            pipelines,
+            vars,
+            execution: Execution {
+                threads: exec.threads,
+                target_partitions: exec.target_partitions,
+                memory_limit,
+                temp_dir: exec.temp_dir.map(|d| project_dir.join(d)),
+            },
+            text: text.to_string(),
+        })
+    }
+
+    fn model_settings(
+        &self,
+        name: &str,
+        m: raw::RawModel,
+        defaults: &ModelSettings,
+    ) -> Result<ModelSettings> {
+        let path = |rest: &[&'static str]| -> Vec<String> {
+            let mut v = vec!["models".to_string(), name.to_string()];
+            v.extend(rest.iter().map(|s| s.to_string()));
+            v
+        };
+        let materialization = m.materialization.unwrap_or(defaults.materialization);
+        let partition_by = m.partition_by.or_else(|| {
+            (materialization == Materialization::Partitioned)
+                .then(|| defaults.partition_by.clone())
+                .flatten()
+        });
+        if materialization == Materialization::Partitioned
+            && partition_by.is_none()
+            && name != "defaults"
+        {
+            let p = path(&["materialization"]);
+            let p: Vec<&str> = p.iter().map(String::as_str).collect();
+            return Err(self.err(&p, format!(
+                "model `{name}` is `partitioned` but has no `partition_by` (name the date column to partition by)"
+            )));
+        }
+        if materialization != Materialization::Partitioned
+            && partition_by.is_some()
+            && name != "defaults"
+        {
+            let p = path(&["partition_by"]);
+            let p: Vec<&str> = p.iter().map(String::as_str).collect();
+            return Err(self.err(&p, format!(
+                "model `{name}` sets `partition_by` but its materialization is not `partitioned`"
+            )));
+        }
+        let mut tests_out = defaults.tests.clone();
+        for (i, t) in m.tests.into_iter().enumerate() {
+            let spec = tests::parse_test(t, None).map_err(|msg| {
+                let p = path(&["tests"]);
+                let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                self.err(&p, format!("model `{name}`, test #{}: {msg}", i + 1))
+            })?;
+            tests_out.push(spec);
+        }
+        let mut columns = BTreeMap::new();
+        for (col, c) in m.columns {
+            for (i, t) in c.tests.into_iter().enumerate() {
+                let spec = tests::parse_test(t, Some(&col)).map_err(|msg| {
+                    let mut p = path(&["columns"]);
+                    p.push(col.clone());
+                    p.push("tests".to_string());
+                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                    self.err(
+                        &p,
+                        format!("model `{name}`, column `{col}`, test #{}: {msg}", i + 1),
+                    )
+                })?;
+                tests_out.push(spec);
+            }
+            columns.insert(col, c.description);
+        }
+        let mut tags = defaults.tags.clone();
+        tags.extend(m.tags);
+        Ok(ModelSettings {
+            materialization,
+            partition_by,
+            description: m.description,
+            tags,
+            enabled: m.enabled.unwrap_or(defaults.enabled),
+            columns,
+            tests: tests_out,
+        })
+    }
+}
+
+fn join_keys<V>(m: &BTreeMap<String, V>) -> String {
+    if m.is_empty() {
+        return "none".to_string();
+    }
+    m.keys()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parses `4GiB`, `512MiB`, `2G`, `100M`, `1024` into bytes.
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024.0f64.powi(4),
+        _ => return None,
+    };
+    let bytes = num * mult;
+    (bytes.is_finite() && bytes >= 1.0).then_some(bytes as u64)
+}
+
+/// Finds the line (1-based) of a key path such as `["models", "dim_person", "tests"]` in YAML
+/// text: each segment is looked for, in order, below the previous one and more indented.
+/// Returns the deepest segment found, so a message points as close to the problem as it can.
+pub fn locate(text: &str, path: &[&str]) -> Option<usize> {
+    let mut found = None;
+    let mut seg = 0;
+    let mut min_indent: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        if seg >= path.len() {
+            break;
+        }
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed.starts_with('#') || trimmed.is_empty() {
+            continue;
+        }
+        let key_part = trimmed.trim_start_matches("- ");
+        let key = path[seg];
+        let matches = [
+            format!("{key}:"),
+            format!("\"{key}\":"),
+            format!("'{key}':"),
+        ]
+        .iter()
+        .any(|k| key_part.starts_with(k.as_str()));
+        if matches && min_indent.is_none_or(|m| indent > m) {
+            found = Some(i + 1);
+            min_indent = Some(indent);
+            seg += 1;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn locate_finds_nested_keys() {
+        let text = "storage:\n  raw: ./x\nmodels:\n  a:\n    tests:\n      - not_null\n  b:\n    tests: []\n";
+        assert_eq!(locate(text, &["models", "b", "tests"]), Some(8));
+        assert_eq!(locate(text, &["models", "a"]), Some(4));
+        assert_eq!(locate(text, &["models", "zzz"]), Some(3));
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("4GiB"), Some(4 * 1024 * 1024 * 1024));
+        assert_eq!(parse_bytes("512 MiB"), Some(512 * 1024 * 1024));
+        assert_eq!(parse_bytes("1000"), Some(1000));
+        assert_eq!(parse_bytes("lots"), None);
+    }
+
+    #[test]
+    fn var_literals_are_typed() {
+        assert_eq!(VarValue::Str("it's".into()).to_sql(), "'it''s'");
+        assert_eq!(VarValue::Float(7.0).to_sql(), "7.0");
+        assert_eq!(VarValue::Int(30).to_sql(), "30");
+        let d = VarValue::Date(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
+        assert_eq!(d.to_sql(), "DATE '2026-01-02'");
+        assert!(VarValue::Int(1).parse_as("1; DROP TABLE x").is_err());
+        assert_eq!(
+            VarValue::Bool(false).parse_as("true"),
+            Ok(VarValue::Bool(true))
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text =
+            "storage:\n  raw: ./raw\nmodels:\n  a:\n    materialisation: table\n".to_string();
+        let err = Config::parse(Path::new("."), "pipelines.yaml".into(), text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("pipelines.yaml:5"), "{msg}");
+        assert!(msg.contains("materialisation"), "{msg}");
+        assert_eq!(err.exit_code(), crate::error::exit::CONFIG);
+    }
+
+    #[test]
+    fn credentials_in_yaml_are_refused() {
+        let text =
+            "storage:\n  raw:\n    url: s3://b/raw\n    options:\n      aws_secret_access_key: x\n"
+                .to_string();
+        let err = Config::parse(Path::new("."), "pipelines.yaml".into(), text).unwrap_err();
+        assert!(err.to_string().contains("credential"), "{err}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Scores pipeline outputs against the generator's ground truth.

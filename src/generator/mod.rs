@@ -1,0 +1,1 @@
+//! Synthetic raw exports with ground truth (see shared spec raw-exports.md).

@@ -1,0 +1,503 @@
+//! Writing a model's result and making it visible.
+//!
+//! A model is written under the warehouse's hidden staging area
+//! (`<warehouse>/_parcours/staging/<run_id>/<table>/`), every file's footer is read back and the
+//! row counts are checked against what DataFusion reported, and only then are the files moved
+//! into `<warehouse>/<table>/` under new names and the commit record
+//! `<table>/_parcours_commit.json` is replaced in a single PUT. Obsolete files go last. A model
+//! that fails, or a run that dies before the commit record is written, leaves the previous
+//! version and its record untouched; leftovers are swept by the next run ([`sweep_staging`]).
+//!
+//! On local folders a table is published by one atomic directory exchange (Linux
+//! `renameat2(RENAME_EXCHANGE)`), so a reader listing the folder sees the old or the new files,
+//! never a mix. Object stores have no such operation: there the commit record is the atomic
+//! switch, and a reader that globs the folder may see both versions for the moment between the
+//! moves and the deletions (see README, "Atomic publishing").
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::config::TableParquetOptions;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::DataFrame;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{list_parquet, read_footer};
+use crate::config::Materialization;
+use crate::config::datatype::display;
+use crate::error::{Error, Result};
+use crate::storage::StorageRoot;
+
+pub const COMMIT_FILE: &str = "_parcours_commit.json";
+pub const STAGING: &str = "_parcours/staging";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+pub fn columns_of(schema: &SchemaRef) -> Vec<ColumnInfo> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| ColumnInfo {
+            name: f.name().clone(),
+            data_type: display(f.data_type()),
+            nullable: f.is_nullable(),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    /// Relative to the table folder, e.g. `conversion_date=2026-11-21/part-….parquet`.
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// The small JSON record published beside each table: what the table is now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommitRecord {
+    pub format_version: u32,
+    pub table: String,
+    pub run_id: String,
+    pub committed_at: String,
+    pub materialization: Materialization,
+    pub partition_by: Option<String>,
+    /// Type of the partition column (`date`, `utf8`, …) so readers can rebuild it from folder names.
+    pub partition_type: Option<String>,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Columns stored in the files (the partition column lives in folder names).
+    pub schema: Vec<ColumnInfo>,
+    pub files: Vec<FileEntry>,
+    /// Partitions this run replaced (partitioned tables only).
+    pub replaced_partitions: Vec<String>,
+}
+
+/// A model's result written to staging and checked.
+#[derive(Debug)]
+pub struct Staged {
+    pub table: String,
+    pub run_id: String,
+    pub prefix: Path,
+    pub url: url::Url,
+    /// (path relative to the staging folder, rows, bytes)
+    pub files: Vec<FileEntry>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub schema: SchemaRef,
+    pub partition: Option<(String, DataType)>,
+}
+
+/// Parquet settings for every published file: zstd, page statistics, 1 Mi-row row groups.
+pub fn writer_options(run_id: &str) -> TableParquetOptions {
+    let mut o = TableParquetOptions::default();
+    o.global.compression = Some("zstd(3)".into());
+    o.global.statistics_enabled = Some("page".into());
+    o.global.max_row_group_size = 1024 * 1024;
+    o.global.created_by = format!("parcours {}", env!("CARGO_PKG_VERSION"));
+    o.key_value_metadata
+        .insert("parcours.run_id".into(), Some(run_id.to_string()));
+    o
+}
+
+/// Streams `df` into the staging folder of `table` and verifies what landed there.
+pub async fn stage(
+    df: DataFrame,
+    root: &StorageRoot,
+    table: &str,
+    run_id: &str,
+    partition: Option<(String, DataType)>,
+) -> Result<Staged> {
+    let rel = format!("{STAGING}/{run_id}/{table}");
+    let url = root.folder_url(&rel)?;
+    let prefix = root.path(&rel);
+    let full_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let mut write_opts = DataFrameWriteOptions::new();
+    if let Some((col, _)) = &partition {
+        write_opts = write_opts.with_partition_by(vec![col.clone()]);
+    }
+    let counts = df
+        .write_parquet(url.as_str(), write_opts, Some(writer_options(run_id)))
+        .await
+        .map_err(|e| Error::Internal(format!("writing `{table}`: {e}")))?;
+    let reported: u64 = counts
+        .iter()
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+        })
+        .map(|a| a.iter().flatten().sum::<u64>())
+        .sum();
+
+    let file_schema: SchemaRef = match &partition {
+        Some((col, _)) => Arc::new(arrow::datatypes::Schema::new(
+            full_schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != col)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )),
+        None => full_schema.clone(),
+    };
+
+    let mut metas = list_parquet(&root.store, &prefix)
+        .await
+        .map_err(|e| Error::storage(&root.name, format!("cannot list staging {url}: {e}")))?;
+    if metas.is_empty() && partition.is_none() {
+        // An empty result still publishes a file, so readers see the table and its columns.
+        write_empty(
+            &root.store,
+            &prefix.clone().join("part-0.parquet"),
+            &file_schema,
+            run_id,
+        )
+        .await?;
+        metas = list_parquet(&root.store, &prefix)
+            .await
+            .map_err(|e| Error::storage(&root.name, e))?;
+    }
+    let mut files = Vec::new();
+    let mut rows = 0;
+    let mut bytes = 0;
+    for m in &metas {
+        let facts = read_footer(root.store.clone(), m).await.map_err(|e| {
+            Error::storage(
+                &root.name,
+                format!("staged file {} does not read back: {e}", m.location),
+            )
+        })?;
+        let rel_path: Vec<String> = m
+            .location
+            .prefix_match(&prefix)
+            .map(|p| p.map(|s| s.as_ref().to_string()).collect())
+            .unwrap_or_default();
+        rows += facts.rows;
+        bytes += facts.size;
+        files.push(FileEntry {
+            path: rel_path.join("/"),
+            rows: facts.rows,
+            bytes: facts.size,
+        });
+    }
+    if rows != reported {
+        return Err(Error::storage(
+            &root.name,
+            format!(
+                "`{table}`: DataFusion wrote {reported} rows but the staged files hold {rows}; not publishing"
+            ),
+        ));
+    }
+    Ok(Staged {
+        table: table.to_string(),
+        run_id: run_id.to_string(),
+        prefix,
+        url,
+        files,
+        rows,
+        bytes,
+        schema: file_schema,
+        partition,
+    })
+}
+
+async fn write_empty(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    schema: &SchemaRef,
+    run_id: &str,
+) -> Result<()> {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            "parcours.run_id".into(),
+            run_id.to_string(),
+        )]))
+        .build();
+    let writer = object_store::buffered::BufWriter::new(store.clone(), path.clone());
+    let w = parquet::arrow::AsyncArrowWriter::try_new(writer, schema.clone(), Some(props))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    w.close()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(())
+}
+
+/// Reads the current commit record of `table`, if it was ever published.
+pub async fn read_commit(root: &StorageRoot, table: &str) -> Result<Option<CommitRecord>> {
+    let path = root.path(&format!("{table}/{COMMIT_FILE}"));
+    match root.store.get(&path).await {
+        Ok(r) => {
+            let bytes = r.bytes().await.map_err(|e| Error::storage(&root.name, e))?;
+            let rec = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::storage(&root.name, format!("{path} is not a parcours commit record ({e}); delete it to republish the table"))
+            })?;
+            Ok(Some(rec))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(Error::storage(
+            &root.name,
+            format!("cannot read {path}: {e}"),
+        )),
+    }
+}
+
+/// Makes `staged` the current version of its table and returns the new commit record.
+pub async fn publish(
+    root: &StorageRoot,
+    staged: Staged,
+    materialization: Materialization,
+) -> Result<CommitRecord> {
+    let table = staged.table.clone();
+    let previous = read_commit(root, &table).await?;
+    let part_col = staged.partition.as_ref().map(|(c, _)| c.clone());
+
+    // New names carry the run id: they never collide with the files readers may be reading.
+    let mut new_files = Vec::new();
+    let mut moves = Vec::new();
+    let mut replaced: BTreeSet<String> = BTreeSet::new();
+    for (i, f) in staged.files.iter().enumerate() {
+        let dir = f.path.rsplit_once('/').map(|(d, _)| d.to_string());
+        if let Some(d) = &dir {
+            replaced.insert(d.clone());
+        }
+        let name = format!("part-{}-{i:05}.parquet", staged.run_id);
+        let rel = match &dir {
+            Some(d) => format!("{d}/{name}"),
+            None => name,
+        };
+        moves.push((
+            staged.prefix.clone().join_rel(&f.path),
+            root.path(&format!("{table}/{rel}")),
+        ));
+        new_files.push(FileEntry {
+            path: rel,
+            rows: f.rows,
+            bytes: f.bytes,
+        });
+    }
+
+    // Partitions not recomputed by this run are kept as they are.
+    let mut kept = Vec::new();
+    if materialization == Materialization::Partitioned
+        && let Some(prev) = &previous
+        && prev.partition_by == part_col
+    {
+        for f in &prev.files {
+            let dir = f
+                .path
+                .rsplit_once('/')
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_default();
+            if !replaced.contains(&dir) {
+                kept.push(f.clone());
+            }
+        }
+    }
+    let mut files = kept;
+    files.extend(new_files);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let record = CommitRecord {
+        format_version: 1,
+        table: table.clone(),
+        run_id: staged.run_id.clone(),
+        committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        materialization,
+        partition_by: part_col,
+        partition_type: staged.partition.as_ref().map(|(_, t)| display(t)),
+        rows: files.iter().map(|f| f.rows).sum(),
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        schema: columns_of(&staged.schema),
+        files,
+        replaced_partitions: replaced.into_iter().collect(),
+    };
+
+    if let Some(dir) = root.local_dir() {
+        crate::publish_local::publish(&dir, &staged, &record, &moves_rel(&moves, root)).await?;
+    } else {
+        publish_object_store(root, &record, &moves).await?;
+    }
+    Ok(record)
+}
+
+fn moves_rel(moves: &[(Path, Path)], root: &StorageRoot) -> Vec<(String, String)> {
+    let strip = |p: &Path| {
+        p.prefix_match(&root.prefix)
+            .map(|it| {
+                it.map(|s| s.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_default()
+    };
+    moves.iter().map(|(a, b)| (strip(a), strip(b))).collect()
+}
+
+async fn publish_object_store(
+    root: &StorageRoot,
+    record: &CommitRecord,
+    moves: &[(Path, Path)],
+) -> Result<()> {
+    let table = &record.table;
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        Error::storage(&root.name, format!("publishing `{table}`: {what}: {e}"))
+    };
+    futures::stream::iter(moves.iter().cloned().map(|(from, to)| {
+        let store = root.store.clone();
+        async move { store.copy(&from, &to).await.map_err(|e| (from, to, e)) }
+    }))
+    .buffer_unordered(8)
+    .try_collect::<Vec<()>>()
+    .await
+    .map_err(|(from, to, e)| fail(&format!("copy {from} -> {to}"), &e))?;
+    let body = serde_json::to_vec_pretty(record).map_err(|e| Error::Internal(e.to_string()))?;
+    let commit_path = root.path(&format!("{table}/{COMMIT_FILE}"));
+    root.store
+        .put(&commit_path, PutPayload::from(body))
+        .await
+        .map_err(|e| fail("commit record", &e))?;
+
+    // Everything in the table folder that the record does not list is now obsolete, including
+    // files a crashed run left behind.
+    let keep: BTreeSet<Path> = record
+        .files
+        .iter()
+        .map(|f| root.path(&format!("{table}/{}", f.path)))
+        .collect();
+    let table_prefix = root.path(table);
+    let obsolete: Vec<Path> = root
+        .store
+        .list(Some(&table_prefix))
+        .map_ok(|m| m.location)
+        .try_filter(|p| futures::future::ready(!keep.contains(p) && *p != commit_path))
+        .try_collect()
+        .await
+        .map_err(|e| fail("listing", &e))?;
+    delete_all(&root.store, obsolete)
+        .await
+        .map_err(|e| fail("deleting obsolete files", &e))?;
+    let staged: Vec<Path> = moves.iter().map(|(from, _)| from.clone()).collect();
+    delete_all(&root.store, staged)
+        .await
+        .map_err(|e| fail("cleaning staging", &e))?;
+    Ok(())
+}
+
+pub async fn delete_all(
+    store: &Arc<dyn ObjectStore>,
+    paths: Vec<Path>,
+) -> object_store::Result<()> {
+    futures::stream::iter(paths.into_iter().map(|p| {
+        let store = store.clone();
+        async move {
+            match store.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+    }))
+    .buffer_unordered(16)
+    .try_collect::<Vec<()>>()
+    .await
+    .map(|_| ())
+}
+
+/// Removes a staged result that will not be published.
+pub async fn discard(root: &StorageRoot, staged: &Staged) {
+    let paths: Vec<Path> = match root
+        .store
+        .list(Some(&staged.prefix))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+    {
+        Ok(p) => p,
+        Err(_) => return,
+    };
+    let _ = delete_all(&root.store, paths).await;
+    if let Some(dir) = root.local_dir() {
+        let _ = std::fs::remove_dir_all(
+            dir.join(format!("{STAGING}/{}/{}", staged.run_id, staged.table)),
+        );
+    }
+}
+
+/// Deletes staging leftovers of earlier runs (crashed or killed); returns how many objects went.
+pub async fn sweep_staging(root: &StorageRoot, current_run: &str) -> Result<usize> {
+    let prefix = root.path(STAGING);
+    let current = root.path(&format!("{STAGING}/{current_run}"));
+    let paths: Vec<Path> = root
+        .store
+        .list(Some(&prefix))
+        .map_ok(|m| m.location)
+        .try_filter(|p| futures::future::ready(p.prefix_match(&current).is_none()))
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(&root.name, format!("cannot list {prefix}: {e}")))?;
+    let n = paths.len();
+    delete_all(&root.store, paths)
+        .await
+        .map_err(|e| Error::storage(&root.name, e))?;
+    if let Some(dir) = root.local_dir()
+        && let Ok(entries) = std::fs::read_dir(dir.join(STAGING))
+    {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy() != current_run {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Writes a tiny object and deletes it: fails early, before any model runs, when the warehouse
+/// is not writable.
+pub async fn probe_writable(root: &StorageRoot, run_id: &str) -> Result<()> {
+    let path = root.path(&format!("_parcours/probe-{run_id}"));
+    root.store
+        .put(&path, PutPayload::from_static(b"parcours write probe"))
+        .await
+        .map_err(|e| {
+            Error::storage(
+                &root.name,
+                format!("the warehouse {} is not writable: {e}", root.url),
+            )
+        })?;
+    let _ = root.store.delete(&path).await;
+    Ok(())
+}
+
+/// `Path::join` for a `/`-separated relative path.
+trait JoinRel {
+    fn join_rel(self, rel: &str) -> Path;
+}
+
+impl JoinRel for Path {
+    fn join_rel(self, rel: &str) -> Path {
+        rel.split('/')
+            .filter(|s| !s.is_empty())
+            .fold(self, |p, s| p.join(s))
+    }
+}
+
+/// Keeps the partition type map used by readers of published tables.
+pub fn partition_of(record: &CommitRecord) -> Vec<(String, DataType)> {
+    match (&record.partition_by, &record.partition_type) {
+        (Some(c), Some(t)) => vec![(
+            c.clone(),
+            crate::config::datatype::parse_type(t).unwrap_or(DataType::Utf8),
+        )],
+        _ => Vec::new(),
+    }
+}

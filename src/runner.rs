@@ -1,0 +1,645 @@
+//! Executes a project: prepares the catalog (sources checked, every selected model planned so a
+//! bad column fails before anything is written), then runs the selected models in dependency
+//! order, independent ones in parallel, testing each before it is published and skipping the
+//! descendants of anything that failed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionContext};
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::catalog::{self, SourceInfo};
+use crate::config::{Materialization, TestKind};
+use crate::datatest::{self, TestOutcome, TestStatus};
+use crate::error::{Error, Result};
+use crate::graph::Model;
+use crate::progress::Progress;
+use crate::project::Project;
+use crate::publish;
+use crate::storage::Storage;
+
+/// What `prepare` does with models that are needed but not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `run`: unselected upstream tables are read from the warehouse.
+    Run,
+    /// `test`: every table is read from the warehouse.
+    Test,
+    /// `compile`/`validate`: everything is planned from the sources; nothing is read from the warehouse.
+    Plan,
+}
+
+/// A session with every table a command needs registered.
+pub struct Prepared {
+    pub ctx: SessionContext,
+    pub storage: Storage,
+    /// Output schema of every planned model.
+    pub schemas: BTreeMap<String, SchemaRef>,
+    pub sources: BTreeMap<String, SourceInfo>,
+}
+
+fn sql_options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Plans a model's SQL against the current catalog; errors name the model's file.
+pub async fn plan(ctx: &SessionContext, model: &Model) -> Result<DataFrame> {
+    ctx.sql_with_options(&model.sql, sql_options())
+        .await
+        .map_err(|e| {
+            Error::config(
+                &model.path,
+                None,
+                format!("model `{}`: {}", model.name, clean_df_error(&e.to_string())),
+            )
+        })
+}
+
+fn clean_df_error(s: &str) -> String {
+    s.trim_start_matches("Error during planning: ").to_string()
+}
+
+/// Tables a set of models and tests needs, in graph order: the selection, its ancestors and the
+/// targets of `relationships` tests.
+fn needed_models(project: &Project, selected: &BTreeSet<String>) -> BTreeSet<String> {
+    let g = &project.graph;
+    let mut needed = selected.clone();
+    for s in selected {
+        needed.extend(g.ancestors(s));
+        for t in &g.models[s].settings.tests {
+            if let TestKind::Relationships { to, .. } = &t.kind
+                && g.models.contains_key(to)
+            {
+                needed.insert(to.clone());
+                needed.extend(g.ancestors(to));
+            }
+        }
+    }
+    for t in singular_tests_for(project, selected) {
+        for m in &project.graph.tests[t].models {
+            needed.insert(m.clone());
+            needed.extend(g.ancestors(m));
+        }
+    }
+    needed
+}
+
+/// Singular tests that belong to a selection: all of them when every model is selected,
+/// otherwise those reading at least one selected model.
+pub fn singular_tests_for(project: &Project, selected: &BTreeSet<String>) -> Vec<usize> {
+    let all = selected.len() == project.graph.models.len();
+    project
+        .graph
+        .tests
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| all || t.models.iter().any(|m| selected.contains(m)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+pub async fn prepare(
+    project: &Project,
+    selected: &BTreeSet<String>,
+    mode: Mode,
+) -> Result<Prepared> {
+    let storage = Storage::resolve(&project.config, &project.storage_overrides)?;
+    let ctx = crate::session::build(&storage, &project.config.execution)?;
+    let g = &project.graph;
+    let needed = needed_models(project, selected);
+
+    // Validate relationships targets up front.
+    for s in selected {
+        for t in &g.models[s].settings.tests {
+            if let TestKind::Relationships { to, .. } = &t.kind
+                && !g.models.contains_key(to)
+                && !project.config.sources.contains_key(to)
+            {
+                return Err(project.config.error(&["models", s], format!(
+                    "model `{s}`: test `{}` points to `{to}`, which is neither a model nor a source",
+                    t.name()
+                )));
+            }
+        }
+    }
+
+    // Which models are read from the warehouse instead of being planned from their SQL.
+    // Targets of `relationships` tests that nothing else needs are optional: when they were
+    // never published, the test reports the missing table instead of the whole run failing.
+    let mut optional: BTreeSet<String> = BTreeSet::new();
+    if mode == Mode::Run {
+        let mut strict = selected.clone();
+        for s in selected {
+            strict.extend(g.ancestors(s));
+        }
+        for t in singular_tests_for(project, selected) {
+            for m in &g.tests[t].models {
+                strict.insert(m.clone());
+                strict.extend(g.ancestors(m));
+            }
+        }
+        optional = needed.difference(&strict).cloned().collect();
+    }
+    let published: BTreeSet<&String> = needed
+        .iter()
+        .filter(|n| g.models[*n].settings.materialization != Materialization::View)
+        .filter(|n| match mode {
+            Mode::Run => !selected.contains(*n),
+            Mode::Test => true,
+            Mode::Plan => false,
+        })
+        .collect();
+
+    let mut source_names: BTreeSet<String> = BTreeSet::new();
+    for n in &needed {
+        if !published.contains(n) {
+            source_names.extend(g.models[n].sources.iter().cloned());
+        }
+    }
+    for i in singular_tests_for(project, selected) {
+        source_names.extend(g.tests[i].sources.iter().cloned());
+    }
+    for s in selected {
+        for t in &g.models[s].settings.tests {
+            if let TestKind::Relationships { to, .. } = &t.kind
+                && project.config.sources.contains_key(to)
+            {
+                source_names.insert(to.clone());
+            }
+        }
+    }
+
+    let mut sources = BTreeMap::new();
+    let registrations = source_names.iter().map(|name| {
+        let spec = &project.config.sources[name];
+        let ctx = &ctx;
+        let storage = &storage;
+        async move {
+            let root = storage.get(&spec.storage)?;
+            catalog::register_source(ctx, spec, root).await
+        }
+    });
+    for info in futures::future::try_join_all(registrations).await? {
+        tracing::debug!(source = %info.name, files = info.files, rows = info.rows, "source registered");
+        sources.insert(info.name.clone(), info);
+    }
+
+    let mut schemas = BTreeMap::new();
+    for name in g.order.iter().filter(|n| needed.contains(*n)) {
+        let model = &g.models[name];
+        if published.contains(name) {
+            let wh = storage.warehouse()?;
+            let record = publish::read_commit(wh, name).await?;
+            if record.is_none() && optional.contains(name) {
+                tracing::warn!(model = %name, "not published yet: tests that look rows up in it will report it missing");
+                continue;
+            }
+            let record = record.ok_or_else(|| {
+                let why = if mode == Mode::Test { "tests read published tables" } else { "it is not selected" };
+                Error::Usage(format!(
+                    "model `{name}` ({}) has never been published to {} and {why}; run it first, e.g. `parcours run --select +{name}`",
+                    model.path, wh.url
+                ))
+            })?;
+            catalog::register_folder(
+                &ctx,
+                name,
+                &wh.folder_url(name)?,
+                publish::partition_of(&record),
+            )
+            .await?;
+            let schema: SchemaRef =
+                Arc::new(ctx.table(name.as_str()).await?.schema().as_arrow().clone());
+            schemas.insert(name.clone(), schema);
+        } else {
+            let df = plan(&ctx, model).await?;
+            if let Some(col) = &model.settings.partition_by
+                && df.schema().field_with_unqualified_name(col).is_err()
+            {
+                return Err(Error::config(
+                    &model.path,
+                    None,
+                    format!(
+                        "model `{name}` is partitioned by `{col}`, but its query returns no column `{col}`"
+                    ),
+                ));
+            }
+            schemas.insert(name.clone(), Arc::new(df.schema().as_arrow().clone()));
+            ctx.register_table(name.as_str(), df.into_view())?;
+        }
+    }
+    Ok(Prepared {
+        ctx,
+        storage,
+        schemas,
+        sources,
+    })
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    Success,
+    /// Published, with `warn` tests failing.
+    Warn,
+    /// The query or the write failed.
+    Error,
+    /// An `error` test failed: not published.
+    TestFailed,
+    /// Not run because something upstream failed.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelResult {
+    pub model: String,
+    pub path: String,
+    pub materialization: Materialization,
+    pub status: ModelStatus,
+    pub rows: Option<u64>,
+    pub bytes: Option<u64>,
+    pub files: Option<usize>,
+    pub duration_s: f64,
+    pub error: Option<String>,
+    pub tests: Vec<TestOutcome>,
+}
+
+impl ModelResult {
+    fn new(m: &Model, status: ModelStatus) -> Self {
+        ModelResult {
+            model: m.name.clone(),
+            path: m.path.clone(),
+            materialization: m.settings.materialization,
+            status,
+            rows: None,
+            bytes: None,
+            files: None,
+            duration_s: 0.0,
+            error: None,
+            tests: Vec::new(),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        matches!(self.status, ModelStatus::Success | ModelStatus::Warn)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub command: String,
+    pub run_date: String,
+    pub started_at: String,
+    pub elapsed_s: f64,
+    pub success: bool,
+    pub results: Vec<ModelResult>,
+    pub singular_tests: Vec<TestOutcome>,
+    pub swept_staging_objects: usize,
+}
+
+impl RunReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.success {
+            crate::error::exit::SUCCESS
+        } else {
+            crate::error::exit::MODEL_FAILED
+        }
+    }
+}
+
+/// Runs the selected models. Errors returned here happened before any model ran.
+pub async fn run(
+    project: Arc<Project>,
+    selected: BTreeSet<String>,
+    threads: usize,
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let prepared = prepare(&project, &selected, Mode::Run).await?;
+    crate::artifacts::write_manifest(&project, &prepared)?;
+    let wh = prepared.storage.warehouse()?.clone();
+    publish::probe_writable(&wh, &project.run_id).await?;
+    let swept = publish::sweep_staging(&wh, &project.run_id).await?;
+    if swept > 0 {
+        tracing::info!(
+            objects = swept,
+            "removed staging leftovers of an earlier run"
+        );
+    }
+
+    let g = &project.graph;
+    let order: Vec<String> = g
+        .order
+        .iter()
+        .filter(|n| selected.contains(*n))
+        .cloned()
+        .collect();
+    let progress = Progress::new(order.len() as u64);
+    // What each model waits for: selected parents and selected `relationships` targets.
+    let waits: BTreeMap<String, BTreeSet<String>> = order
+        .iter()
+        .map(|n| {
+            let m = &g.models[n];
+            let mut w: BTreeSet<String> = m
+                .models
+                .iter()
+                .filter(|d| selected.contains(*d))
+                .cloned()
+                .collect();
+            for t in &m.settings.tests {
+                if let TestKind::Relationships { to, .. } = &t.kind
+                    && selected.contains(to)
+                    && to != n
+                {
+                    w.insert(to.clone());
+                }
+            }
+            (n.clone(), w)
+        })
+        .collect();
+
+    let mut results: BTreeMap<String, ModelResult> = BTreeMap::new();
+    let mut pending: Vec<String> = order.clone();
+    let mut running: JoinSet<ModelResult> = JoinSet::new();
+    loop {
+        let mut changed = true;
+        while changed {
+            changed = false;
+            let mut i = 0;
+            while i < pending.len() {
+                let name = pending[i].clone();
+                let w = &waits[&name];
+                if let Some(bad) = w.iter().find(|d| results.get(*d).is_some_and(|r| !r.ok())) {
+                    let mut r = ModelResult::new(&g.models[&name], ModelStatus::Skipped);
+                    r.error = Some(format!("skipped: upstream `{bad}` did not succeed"));
+                    tracing::warn!(event = "model_skipped", model = %name, upstream = %bad, "skipped");
+                    progress.done(&name, "skipped");
+                    results.insert(name.clone(), r);
+                    pending.remove(i);
+                    changed = true;
+                } else if w
+                    .iter()
+                    .all(|d| results.get(d).is_some_and(ModelResult::ok))
+                    && running.len() < threads
+                {
+                    let model = g.models[&name].clone();
+                    let ctx = prepared.ctx.clone();
+                    let wh = wh.clone();
+                    let run_id = project.run_id.clone();
+                    progress.start(&name);
+                    running.spawn(async move { execute_model(&ctx, &wh, &model, &run_id).await });
+                    pending.remove(i);
+                    changed = true;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        match running.join_next().await {
+            Some(Ok(r)) => {
+                progress.done(&r.model, status_word(r.status));
+                results.insert(r.model.clone(), r);
+            }
+            Some(Err(e)) => return Err(Error::Internal(format!("a model task panicked: {e}"))),
+            None => break,
+        }
+    }
+    for name in pending {
+        let mut r = ModelResult::new(&g.models[&name], ModelStatus::Error);
+        r.error = Some("waits on a model that waits on it (a `relationships` test loop)".into());
+        results.insert(name, r);
+    }
+    progress.finish();
+
+    // Singular tests run once every model they read has succeeded.
+    let mut singular = Vec::new();
+    for i in singular_tests_for(&project, &selected) {
+        let t = &g.tests[i];
+        if t.models
+            .iter()
+            .all(|m| !selected.contains(m) || results.get(m).is_some_and(ModelResult::ok))
+        {
+            let outcome = datatest::run_singular(&prepared.ctx, t).await;
+            log_test(&outcome);
+            singular.push(outcome);
+        }
+    }
+
+    let results: Vec<ModelResult> = order.iter().filter_map(|n| results.remove(n)).collect();
+    let success = results.iter().all(ModelResult::ok) && singular.iter().all(|t| !t.blocks());
+    let report = RunReport {
+        run_id: project.run_id.clone(),
+        command: "run".into(),
+        run_date: project.run_date.to_string(),
+        started_at: project.started_at.to_rfc3339(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+        success,
+        results,
+        singular_tests: singular,
+        swept_staging_objects: swept,
+    };
+    crate::artifacts::write_run_results(&project, &report)?;
+    Ok(report)
+}
+
+pub fn status_word(s: ModelStatus) -> &'static str {
+    match s {
+        ModelStatus::Success => "ok",
+        ModelStatus::Warn => "warn",
+        ModelStatus::Error => "error",
+        ModelStatus::TestFailed => "test failed",
+        ModelStatus::Skipped => "skipped",
+    }
+}
+
+fn log_test(t: &TestOutcome) {
+    match t.status {
+        TestStatus::Pass => tracing::debug!(event = "test", test = %t.name, status = "pass"),
+        TestStatus::Warn => {
+            tracing::warn!(event = "test", test = %t.name, status = "warn", failures = t.failures, "test failed (warn)")
+        }
+        TestStatus::Fail => {
+            tracing::error!(event = "test", test = %t.name, status = "fail", failures = t.failures, "test failed")
+        }
+        TestStatus::Error => {
+            tracing::error!(event = "test", test = %t.name, status = "error", error = t.message.as_deref().unwrap_or(""), "test could not run")
+        }
+    }
+}
+
+async fn execute_model(
+    ctx: &SessionContext,
+    wh: &crate::storage::StorageRoot,
+    model: &Model,
+    run_id: &str,
+) -> ModelResult {
+    let start = Instant::now();
+    tracing::info!(event = "model_start", model = %model.name, materialization = ?model.settings.materialization, "start");
+    let mut result = ModelResult::new(model, ModelStatus::Success);
+    if let Err(e) = materialize(ctx, wh, model, run_id, &mut result).await {
+        result.status = ModelStatus::Error;
+        result.error = Some(e.to_string());
+    }
+    for t in &result.tests {
+        log_test(t);
+    }
+    result.duration_s = start.elapsed().as_secs_f64();
+    match result.status {
+        ModelStatus::Success | ModelStatus::Warn => tracing::info!(
+            event = "model_end", model = %model.name, status = status_word(result.status),
+            rows = result.rows, bytes = result.bytes, duration_ms = (result.duration_s * 1000.0) as u64, "done"
+        ),
+        _ => tracing::error!(
+            event = "model_end", model = %model.name, status = status_word(result.status),
+            duration_ms = (result.duration_s * 1000.0) as u64, error = result.error.as_deref().unwrap_or(""), "failed"
+        ),
+    }
+    result
+}
+
+async fn materialize(
+    ctx: &SessionContext,
+    wh: &crate::storage::StorageRoot,
+    model: &Model,
+    run_id: &str,
+    result: &mut ModelResult,
+) -> Result<()> {
+    let name = model.name.as_str();
+    let settings = &model.settings;
+    // Planned again now that upstream tables point at their new data.
+    let df = plan(ctx, model).await?;
+    if settings.materialization == Materialization::View {
+        ctx.deregister_table(name)?;
+        ctx.register_table(name, df.into_view())?;
+        result.tests = datatest::run_model_tests(ctx, name, name, &settings.tests).await;
+        apply_tests(result);
+        return Ok(());
+    }
+
+    let partition: Option<(String, DataType)> = match &settings.partition_by {
+        Some(col) => {
+            let field = df.schema().field_with_unqualified_name(col).map_err(|_| {
+                Error::config(&model.path, None, format!("model `{name}` is partitioned by `{col}`, but its query returns no column `{col}`"))
+            })?;
+            Some((col.clone(), field.data_type().clone()))
+        }
+        None => None,
+    };
+    let empty_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let staged = publish::stage(df, wh, name, run_id, partition.clone())
+        .await
+        .map_err(|e| with_model(e, model))?;
+
+    // Tests read the staged data under the model's own name: descendants have not started yet.
+    ctx.deregister_table(name)?;
+    if staged.files.is_empty() {
+        ctx.register_batch(
+            name,
+            arrow::record_batch::RecordBatch::new_empty(empty_schema),
+        )?;
+    } else {
+        catalog::register_folder(
+            ctx,
+            name,
+            &staged.url,
+            partition.clone().into_iter().collect(),
+        )
+        .await?;
+    }
+    result.tests = datatest::run_model_tests(ctx, name, name, &settings.tests).await;
+    apply_tests(result);
+    if result.status == ModelStatus::TestFailed {
+        publish::discard(wh, &staged).await;
+        ctx.deregister_table(name)?;
+        return Ok(());
+    }
+    let files_written = staged.files.len();
+    let rows_written = staged.rows;
+    let bytes_written = staged.bytes;
+    let record = publish::publish(wh, staged, settings.materialization).await?;
+    catalog::register_folder(
+        ctx,
+        name,
+        &wh.folder_url(name)?,
+        publish::partition_of(&record),
+    )
+    .await?;
+    result.rows = Some(rows_written);
+    result.bytes = Some(bytes_written);
+    result.files = Some(files_written);
+    Ok(())
+}
+
+fn apply_tests(result: &mut ModelResult) {
+    if result.tests.iter().any(TestOutcome::blocks) {
+        result.status = ModelStatus::TestFailed;
+        let failed: Vec<String> = result
+            .tests
+            .iter()
+            .filter(|t| t.blocks())
+            .map(|t| t.name.clone())
+            .collect();
+        result.error = Some(format!("data tests failed: {}", failed.join(", ")));
+    } else if result.tests.iter().any(|t| t.status == TestStatus::Warn) {
+        result.status = ModelStatus::Warn;
+    }
+}
+
+fn with_model(e: Error, model: &Model) -> Error {
+    match e {
+        Error::Internal(m) => Error::Internal(format!("{} ({}): {m}", model.name, model.path)),
+        other => other,
+    }
+}
+
+/// `parcours test`: runs the declared tests of the selected models against published data, and
+/// the singular tests that read them.
+pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunReport> {
+    let started = Instant::now();
+    let prepared = prepare(project, selected, Mode::Test).await?;
+    let g = &project.graph;
+    let mut results = Vec::new();
+    for name in g.order.iter().filter(|n| selected.contains(*n)) {
+        let m = &g.models[name];
+        if m.settings.tests.is_empty() {
+            continue;
+        }
+        let t0 = Instant::now();
+        let mut r = ModelResult::new(m, ModelStatus::Success);
+        r.tests = datatest::run_model_tests(&prepared.ctx, name, name, &m.settings.tests).await;
+        for t in &r.tests {
+            log_test(t);
+        }
+        apply_tests(&mut r);
+        r.duration_s = t0.elapsed().as_secs_f64();
+        results.push(r);
+    }
+    let mut singular = Vec::new();
+    for i in singular_tests_for(project, selected) {
+        let outcome = datatest::run_singular(&prepared.ctx, &g.tests[i]).await;
+        log_test(&outcome);
+        singular.push(outcome);
+    }
+    let success = results.iter().all(ModelResult::ok) && singular.iter().all(|t| !t.blocks());
+    let report = RunReport {
+        run_id: project.run_id.clone(),
+        command: "test".into(),
+        run_date: project.run_date.to_string(),
+        started_at: project.started_at.to_rfc3339(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+        success,
+        results,
+        singular_tests: singular,
+        swept_staging_objects: 0,
+    };
+    crate::artifacts::write_run_results(project, &report)?;
+    Ok(report)
+}

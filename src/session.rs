@@ -1,0 +1,64 @@
+//! The one place that builds a DataFusion session: object stores, UDFs, memory pool, spilling and
+//! the write options every published table shares. The CLI, the tests and (later) Ballista start
+//! from here so they all speak the same SQL dialect.
+
+use std::sync::Arc;
+
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::config::Execution;
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+/// Builds the session for a project's storage roots and execution settings.
+pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let config = SessionConfig::new()
+        .with_target_partitions(exec.target_partitions.unwrap_or(cores))
+        .with_information_schema(true)
+        // A small table is one file, not one per core: readers prefer few, larger files.
+        .set_usize("datafusion.execution.minimum_parallel_output_files", 1)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.execution.keep_partition_by_columns", false);
+
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = exec.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit as usize)));
+    }
+    if let Some(dir) = &exec.temp_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Usage(format!(
+                "cannot create the spill folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+        runtime = runtime.with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+        );
+    }
+    let runtime = runtime.build_arc()?;
+    for root in storage.roots.values() {
+        runtime.register_object_store(&root.store_url(), root.store.clone());
+    }
+
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    for udf in crate::functions::scalar_udfs() {
+        ctx.register_udf(udf);
+    }
+    for udaf in crate::functions::aggregate_udfs() {
+        ctx.register_udaf(udaf);
+    }
+    Ok(ctx)
+}
