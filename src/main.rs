@@ -7,6 +7,7 @@ use parcours::cli::{Cli, execute};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_logs = cli.log_format == parcours::progress::LogFormat::Json;
     parcours::progress::init_logging(cli.log_format, cli.verbosity());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -21,8 +22,11 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            tracing::error!(event = "error", exit_code = e.exit_code(), "{e}");
-            eprintln!("error: {e}");
+            if json_logs {
+                tracing::error!(event = "error", exit_code = e.exit_code(), "{e}");
+            } else {
+                eprintln!("error: {e}");
+            }
             ExitCode::from(e.exit_code())
         }
     }
