@@ -1,0 +1,18 @@
+-- Orders once each; a late re-export of the same order keeps its newest status.
+with ranked as (
+    select
+        *,
+        row_number() over (partition by order_id order by export_date desc) as version_rank
+    from orders
+)
+select
+    order_id,
+    order_ts,
+    cast(order_ts as date) as order_date,
+    customer_id,
+    anonymous_id,
+    amount,
+    currency,
+    status
+from ranked
+where version_rank = 1
