@@ -42,7 +42,9 @@ pub struct FileFacts {
     pub schema: SchemaRef,
 }
 
-/// Lists the Parquet files below `prefix`, skipping hidden (`_x`, `.x`) files and folders.
+/// Lists the Parquet files a table at `prefix` consists of, the way DataFusion reads them: files
+/// directly in the folder or inside Hive `name=value` folders. Hidden files and folders (`_x`,
+/// `.x`) are skipped, so staging areas and `_SUCCESS` markers never count.
 pub async fn list_parquet(
     store: &Arc<dyn ObjectStore>,
     prefix: &Path,
@@ -50,16 +52,16 @@ pub async fn list_parquet(
     let mut files: Vec<ObjectMeta> = store
         .list(Some(prefix))
         .try_filter(|m| {
-            let rel: Vec<_> = m
+            let rel: Vec<String> = m
                 .location
                 .prefix_match(prefix)
-                .map(|p| p.collect())
+                .map(|p| p.map(|s| s.as_ref().to_string()).collect())
                 .unwrap_or_default();
-            let hidden = rel.iter().any(|part| {
-                let s = part.as_ref();
-                s.starts_with('_') || s.starts_with('.')
-            });
-            futures::future::ready(!hidden && m.location.as_ref().ends_with(".parquet"))
+            let hidden = rel.iter().any(|s| s.starts_with('_') || s.starts_with('.'));
+            let in_partitions = rel.iter().rev().skip(1).all(|dir| dir.contains('='));
+            futures::future::ready(
+                !hidden && in_partitions && m.location.as_ref().ends_with(".parquet"),
+            )
         })
         .try_collect()
         .await?;

@@ -550,7 +550,7 @@ mod unit {
 
     #[test]
     fn syntax_errors_have_positions() {
-        let (line, col, msg) = table_references("select a,\nfrom t").unwrap_err();
+        let (line, col, msg) = table_references("select a\nfrom t where and x").unwrap_err();
         assert_eq!(line, Some(2));
         assert!(col.is_some());
         assert!(msg.contains("SQL syntax error"), "{msg}");

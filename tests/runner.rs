@@ -486,3 +486,39 @@ fn vars_are_typed() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("where amount >= 10"), "{}", out.stdout);
 }
+
+#[test]
+fn thread_count_does_not_change_results() {
+    let mut outputs = Vec::new();
+    for threads in ["1", "4"] {
+        let p = fixture("shop");
+        p.write_shop_raw();
+        let out = p.run(&["run", "--date", "2026-11-21", "--threads", threads]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        outputs.push([
+            p.query_text("select * from dim_customer order by customer_id"),
+            p.query_text("select * from fct_orders order by order_id"),
+            p.query_text("select * from agg_daily_revenue order by order_date"),
+        ]);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn hidden_and_non_partition_folders_are_not_source_files() {
+    let p = fixture("shop");
+    p.write_shop_raw();
+    // A Spark-style `_temporary` folder and a stray copy outside the partition folders.
+    std::fs::create_dir_all(p.path().join("raw/orders/_temporary")).expect("mkdir");
+    std::fs::write(
+        p.path().join("raw/orders/_temporary/part-9.parquet"),
+        b"half written",
+    )
+    .expect("write");
+    std::fs::create_dir_all(p.path().join("raw/orders/backup")).expect("mkdir");
+    std::fs::write(p.path().join("raw/orders/backup/old.parquet"), b"not read").expect("write");
+    let out = p.run(&["run", "--date", "2026-11-21"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let manifest = json(&p.read_file("target/manifest.json"));
+    assert_eq!(manifest["sources"]["orders"]["files"], 3);
+}
