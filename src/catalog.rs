@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -138,26 +139,36 @@ pub async fn register_source(
         ));
     }
 
+    // Footers are read through DataFusion's Parquet format so they land in its metadata cache:
+    // the check below and the later scans share one read per file.
+    let state = ctx.state();
+    let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
     let facts: Vec<FileFacts> = futures::stream::iter(files.iter().map(|m| {
-        let store = root.store.clone();
+        let (store, state, format) = (root.store.clone(), &state, &format);
         async move {
-            read_footer(store, m).await.map_err(|e| {
+            let bad = |e: &dyn std::fmt::Display| {
                 Error::source_data(
                     name,
                     format!(
                         "{} is not a readable Parquet file ({e}); remove or re-export it",
-                        root.url
-                            .join(
-                                m.location
-                                    .as_ref()
-                                    .strip_prefix(root.prefix.as_ref())
-                                    .unwrap_or(m.location.as_ref())
-                                    .trim_start_matches('/')
-                            )
-                            .map(|u| u.to_string())
-                            .unwrap_or_else(|_| m.location.to_string())
+                        display_url(root, &m.location)
                     ),
                 )
+            };
+            let schema = format
+                .infer_schema(state, &store, std::slice::from_ref(m))
+                .await
+                .map_err(|e| bad(&e))?;
+            let stats = format
+                .infer_stats(state, &store, schema.clone(), m)
+                .await
+                .map_err(|e| bad(&e))?;
+            let rows = stats.num_rows.get_value().copied().unwrap_or(0) as u64;
+            Ok::<_, Error>(FileFacts {
+                path: m.location.clone(),
+                size: m.size,
+                rows,
+                schema,
             })
         }
     }))
@@ -166,7 +177,7 @@ pub async fn register_source(
     .await?;
 
     for f in &facts {
-        check_partitions(spec, &prefix, f)?;
+        check_partitions(spec, root, &prefix, f)?;
         if let Some(declared) = &spec.schema {
             for col in declared {
                 match f.schema.field_with_name(&col.name) {
@@ -175,7 +186,7 @@ pub async fn register_source(
                             name,
                             format!(
                                 "file {} has no column `{}` declared in sources.{name}.schema; the export dropped or renamed it (columns found: {})",
-                                f.path,
+                                display_url(root, &f.path),
                                 col.name,
                                 f.schema
                                     .fields()
@@ -193,7 +204,7 @@ pub async fn register_source(
                                 "column `{}` is declared `{}` but file {} has `{}`: the export's type drifted; fix the export or change sources.{name}.schema.{} in pipelines.yaml",
                                 col.name,
                                 display(&col.data_type),
-                                f.path,
+                                display_url(root, &f.path),
                                 display(field.data_type()),
                                 col.name
                             ),
@@ -207,11 +218,14 @@ pub async fn register_source(
 
     let options = listing_options(spec.partitions.clone());
     let table_url = ListingTableUrl::parse(url.as_str())?;
-    let inferred = options.infer_schema(&ctx.state(), &table_url).await.map_err(|e| {
+    let mut sorted: Vec<&FileFacts> = facts.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    let inferred = Schema::try_merge(sorted.iter().map(|f| f.schema.as_ref().clone())).map_err(|e| {
         Error::source_data(name, format!(
             "the files' schemas do not agree ({e}); declare `schema:` for this source to pin the expected types"
         ))
     })?;
+    let inferred = Arc::new(inferred);
     let schema = match &spec.schema {
         None => inferred,
         Some(declared) => {
@@ -238,7 +252,12 @@ pub async fn register_source(
     })
 }
 
-fn check_partitions(spec: &SourceSpec, prefix: &Path, f: &FileFacts) -> Result<()> {
+fn check_partitions(
+    spec: &SourceSpec,
+    root: &StorageRoot,
+    prefix: &Path,
+    f: &FileFacts,
+) -> Result<()> {
     let rel: Vec<String> = f
         .path
         .prefix_match(prefix)
@@ -250,7 +269,7 @@ fn check_partitions(spec: &SourceSpec, prefix: &Path, f: &FileFacts) -> Result<(
                 &spec.name,
                 format!(
                     "file {} is not inside a `{col}=…` folder, but the source declares the Hive partition `{col}`",
-                    f.path
+                    display_url(root, &f.path)
                 ),
             ));
         }
@@ -281,4 +300,17 @@ pub async fn register_folder(
     ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(())
+}
+
+/// A file's location as a URL of its storage root, for messages.
+fn display_url(root: &StorageRoot, p: &Path) -> String {
+    let rel = p
+        .as_ref()
+        .strip_prefix(root.prefix.as_ref())
+        .unwrap_or(p.as_ref())
+        .trim_start_matches('/');
+    root.url
+        .join(rel)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| p.to_string())
 }
