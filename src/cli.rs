@@ -69,6 +69,12 @@ pub struct ProjectArgs {
     /// The run's logical date ({{ run_date }}), YYYY-MM-DD. Default: today (UTC).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: Option<NaiveDate>,
+    /// Bound DataFusion's memory pool (e.g. 4GiB); overrides execution.memory_limit.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// Where spilling operators write beyond the memory limit; overrides execution.temp_dir.
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -139,12 +145,24 @@ fn key_value(s: &str) -> std::result::Result<(String, String), String> {
 }
 
 fn open(dir: &std::path::Path, p: &ProjectArgs) -> Result<Project> {
-    Project::open(&ProjectOptions {
+    let mut project = Project::open(&ProjectOptions {
         project_dir: dir.to_path_buf(),
         storage: p.storage.clone(),
         vars: p.vars.clone(),
         run_date: p.date,
-    })
+    })?;
+    let exec = &mut project.config.execution;
+    if let Some(limit) = &p.memory_limit {
+        exec.memory_limit = Some(crate::config::parse_bytes(limit).ok_or_else(|| {
+            Error::Usage(format!(
+                "--memory-limit `{limit}` is not a size; write e.g. 4GiB or 512MiB"
+            ))
+        })?);
+    }
+    if let Some(dir) = &p.temp_dir {
+        exec.temp_dir = Some(dir.clone());
+    }
+    Ok(project)
 }
 
 fn selection(project: &Project, s: &SelectArgs) -> Result<BTreeSet<String>> {

@@ -522,3 +522,30 @@ fn hidden_and_non_partition_folders_are_not_source_files() {
     let manifest = json(&p.read_file("target/manifest.json"));
     assert_eq!(manifest["sources"]["orders"]["files"], 3);
 }
+
+#[test]
+fn memory_limit_flag_is_checked_and_applied() {
+    let p = fixture("shop");
+    p.write_shop_raw();
+    let out = p.run(&["run", "--memory-limit", "lots"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("--memory-limit `lots` is not a size"),
+        "{}",
+        out.stderr
+    );
+    // A tiny pool is enforced: DataFusion refuses to run rather than exceed it.
+    let out = p.run(&[
+        "run",
+        "--date",
+        "2026-11-21",
+        "--memory-limit",
+        "1KiB",
+        "--temp-dir",
+        "spill",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.all().contains("Resources exhausted"), "{}", out.all());
+    let out = p.run(&["run", "--date", "2026-11-21", "--memory-limit", "256MiB"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
