@@ -9,11 +9,7 @@ use crate::graph::Graph;
 use crate::runner::{RunReport, status_word};
 
 fn mat(m: Materialization) -> &'static str {
-    match m {
-        Materialization::View => "view",
-        Materialization::Table => "table",
-        Materialization::Partitioned => "partitioned",
-    }
+    m.as_str()
 }
 
 pub fn run_summary(r: &RunReport) -> String {

@@ -482,7 +482,7 @@ async fn execute_model(
     run_id: &str,
 ) -> ModelResult {
     let start = Instant::now();
-    tracing::info!(event = "model_start", model = %model.name, materialization = ?model.settings.materialization, "start");
+    tracing::info!(event = "model_start", model = %model.name, materialization = model.settings.materialization.as_str(), "start");
     let mut result = ModelResult::new(model, ModelStatus::Success);
     if let Err(e) = materialize(ctx, wh, model, run_id, &mut result).await {
         result.status = ModelStatus::Error;

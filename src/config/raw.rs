@@ -90,6 +90,16 @@ pub enum Materialization {
     Partitioned,
 }
 
+impl Materialization {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Materialization::View => "view",
+            Materialization::Table => "table",
+            Materialization::Partitioned => "partitioned",
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {

@@ -2,6 +2,8 @@
 //! installs it into `.venv-s3`; each test process starts its own server on a free port and
 //! stops it when the handle is dropped.
 
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
