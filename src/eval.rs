@@ -267,7 +267,7 @@ fn join(root: &Path, folder: &str) -> Path {
     p
 }
 
-/// Reads the named columns of every `.parquet` file below `dir`, in path order, handing
+/// Reads the named columns of every Parquet file of the table at `dir`, in path order, handing
 /// each batch (columns in the order asked) to `f`.
 async fn scan(
     store: &Arc<dyn ObjectStore>,
@@ -275,15 +275,11 @@ async fn scan(
     columns: &[&str],
     mut f: impl FnMut(&RecordBatch) -> Result<(), EvalError>,
 ) -> Result<(), EvalError> {
-    let mut files: Vec<_> = store
-        .list(Some(dir))
-        .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".parquet")))
-        .try_collect()
-        .await?;
+    // The same files DataFusion would read for this table (hidden and staging folders skipped).
+    let files = crate::catalog::list_parquet(store, dir).await?;
     if files.is_empty() {
         return Err(EvalError::NoData(dir.to_string()));
     }
-    files.sort_by(|a, b| a.location.cmp(&b.location));
     for meta in files {
         #[allow(deprecated)]
         let reader = ParquetObjectReader::new(store.clone(), meta.location.clone())
