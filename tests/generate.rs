@@ -14,9 +14,8 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use parcours::eval::{eval_attribution, eval_identity};
-use parcours::generator::{
-    GenerateOptions, GeneratorParams, generate, normalise_email, sha256_hex,
-};
+use parcours::functions::{normalize_email, sha256_hex};
+use parcours::generator::{GenerateOptions, GeneratorParams, generate};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -452,12 +451,12 @@ async fn contents_are_realistic_and_consistent() {
     let cosmetic = emails
         .iter()
         .flatten()
-        .filter(|e| normalise_email(e).is_some_and(|n| n != **e))
+        .filter(|e| normalize_email(e).is_some_and(|n| n != **e))
         .count();
     let invalid = emails
         .iter()
         .flatten()
-        .filter(|e| normalise_email(e).is_none())
+        .filter(|e| normalize_email(e).is_none())
         .count();
     assert!(
         (0.08..0.45).contains(&share(cosmetic, n_email)),
@@ -474,7 +473,7 @@ async fn contents_are_realistic_and_consistent() {
     let mut persons_by_phone: HashMap<String, HashSet<String>> = HashMap::new();
     for i in 0..ids.len() {
         let person = person_of[&("crm_contacts".to_string(), ids[i].clone().unwrap())].clone();
-        if let Some(n) = emails[i].as_deref().and_then(normalise_email) {
+        if let Some(n) = emails[i].as_deref().and_then(normalize_email) {
             persons_by_email
                 .entry(n)
                 .or_default()
@@ -599,7 +598,7 @@ async fn contents_are_realistic_and_consistent() {
     let crm_hashes: HashSet<String> = emails
         .iter()
         .flatten()
-        .filter_map(|e| normalise_email(e))
+        .filter_map(|e| normalize_email(e))
         .map(|n| sha256_hex(&n))
         .collect();
     let web_hashes: HashSet<&String> = sha.iter().flatten().collect();

@@ -86,7 +86,6 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tokio::sync::mpsc;
 
-pub use persons::{normalise_email, sha256_hex};
 pub use tables::Table;
 
 use campaigns::{CHANNELS, Plan, SEO_CAMPAIGN, SOCIAL_ORGANIC_CAMPAIGN};

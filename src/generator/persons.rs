@@ -4,7 +4,7 @@
 //! in-memory table. Also renders the dirty values that source systems export (typos,
 //! nicknames, phone formats, e-mail variants) and the normalisations behind the hashes.
 
-use sha2::{Digest, Sha256};
+use crate::functions::{normalize_email, sha256_hex};
 
 use super::GeneratorParams;
 use super::rng::{Rng, mix64, scramble, stream_id};
@@ -564,19 +564,25 @@ impl Profile {
     }
 
     pub fn email_sha256(&self, seed: u64) -> String {
-        sha256_hex(&normalise_email(&self.email(seed)).unwrap_or_default())
+        sha256_hex(&normalize_email(&self.email(seed)).unwrap_or_default())
     }
 
     /// National significant number of the personal mobile: unique per person.
     pub fn mobile_nsn(&self, seed: u64) -> String {
         let n = scramble(self.index, PERSON_BITS, seed.rotate_left(13)) % 100_000_000;
-        format!("{}{:08}", self.country.mobile_prefix, n)
+        nanp_valid(
+            self.country,
+            format!("{}{:08}", self.country.mobile_prefix, n),
+        )
     }
 
     /// The household landline, shared by everyone living there.
     pub fn landline_nsn(&self, seed: u64) -> String {
         let n = scramble(self.household_head, PERSON_BITS, seed.rotate_left(29)) % 100_000_000;
-        format!("{}{:08}", self.country.landline_prefix, n)
+        nanp_valid(
+            self.country,
+            format!("{}{:08}", self.country.landline_prefix, n),
+        )
     }
 
     pub fn phone_e164(&self, seed: u64) -> String {
@@ -634,23 +640,19 @@ pub fn drop_accents(s: &str) -> String {
 
 /// The normalisation behind every `email_sha256`: trim, lowercase, drop a `+tag` from the
 /// local part, drop dots from gmail local parts. `None` when it is not an address.
-pub fn normalise_email(raw: &str) -> Option<String> {
-    let s = raw.trim().to_lowercase();
-    let (local, domain) = s.rsplit_once('@')?;
-    let local = local.split('+').next().unwrap_or(local);
-    if local.is_empty() || domain.is_empty() || !domain.contains('.') {
-        return None;
+/// North American numbers have a 3-digit area code and a 3-digit exchange that both start with
+/// 2–9; a real normaliser rejects anything else, so the generator never invents one.
+fn nanp_valid(country: &Country, nsn: String) -> String {
+    if country.calling_code != "1" {
+        return nsn;
     }
-    let local = if domain == "gmail.com" || domain == "googlemail.com" {
-        local.replace('.', "")
-    } else {
-        local.to_string()
-    };
-    Some(format!("{local}@{domain}"))
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
+    nsn.char_indices()
+        .map(|(i, c)| match (i, c) {
+            (3, '0') => '2',
+            (3, '1') => '3',
+            _ => c,
+        })
+        .collect()
 }
 
 /// What an exported e-mail value is, which decides whether it identifies its person.
@@ -890,15 +892,15 @@ mod tests {
     #[test]
     fn email_normalisation_removes_cosmetics() {
         assert_eq!(
-            normalise_email("  Jean.Martin+promo@GMail.com ").as_deref(),
+            normalize_email("  Jean.Martin+promo@GMail.com ").as_deref(),
             Some("jeanmartin@gmail.com")
         );
         assert_eq!(
-            normalise_email("a.b+x@orange.fr").as_deref(),
+            normalize_email("a.b+x@orange.fr").as_deref(),
             Some("a.b@orange.fr")
         );
-        assert_eq!(normalise_email("n/a"), None);
-        assert_eq!(normalise_email("xx@"), None);
+        assert_eq!(normalize_email("n/a"), None);
+        assert_eq!(normalize_email("xx@"), None);
     }
 
     #[test]
@@ -911,11 +913,38 @@ mod tests {
             for _ in 0..20 {
                 let (e, q) = render_email(&p, 9, &mut r, &params);
                 if q == EmailQuality::Personal {
-                    let got = sha256_hex(&normalise_email(&e).unwrap_or_default());
+                    let got = sha256_hex(&normalize_email(&e).unwrap_or_default());
                     assert_eq!(got, want, "{e}");
                 }
             }
         }
+    }
+
+    /// The pipeline's `normalize_phone` must turn every personal rendering back into the E.164
+    /// number the truth hashes: generator and pipeline agree by construction.
+    #[test]
+    fn every_personal_phone_normalizes_to_the_person() {
+        let params = GeneratorParams::default();
+        let mut checked = 0;
+        for idx in 0..300 {
+            let p = Profile::new(9, idx, 1000, &params, 30);
+            let want = p.phone_e164(9);
+            let mut r = Rng::new(9, 2, idx, 0);
+            for _ in 0..20 {
+                let (ph, q) = render_phone(&p, 9, &mut r, &params);
+                if q == PhoneQuality::Personal {
+                    let got = crate::functions::normalize_phone(&ph, p.country.code);
+                    assert_eq!(
+                        got.as_deref(),
+                        Some(want.as_str()),
+                        "{ph} ({})",
+                        p.country.code
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
     }
 
     #[test]
