@@ -1,5 +1,5 @@
 -- A CRM row that changes is exported again with a later updated_at: the newest version wins
--- (ties: the later export). PII stays inside this view; only hashes leave it.
+-- (ties: the later export). PII is normalised here and leaves this view only as hashes.
 with ranked as (
     select
         *,
@@ -12,11 +12,12 @@ with ranked as (
 select
     contact_id,
     source_system,
-    -- normalised as ad platforms expect before hashing: trimmed, lower-case
-    case when email like '%@%'
-        then encode(sha256(lower(trim(email))), 'hex') end as email_sha256,
+    -- ad platforms' normalisation before hashing: trimmed, lower-case, no +tag, no gmail dots
+    sha256_hex(normalize_email(email)) as email_sha256,
+    -- E.164, the record's country giving the national format
+    sha256_hex(normalize_phone(phone, country)) as phone_sha256,
     upper(trim(country)) as country,
-    loyalty_card_id,
+    nullif(trim(loyalty_card_id), '') as loyalty_card_id,
     coalesce(consent_marketing, false) as consent_marketing,
     created_at,
     updated_at

@@ -1,4 +1,5 @@
--- Orders once each; a late re-export of the same order keeps its newest status.
+-- Orders once each; a late re-export of the same order keeps its newest status. The checkout
+-- e-mail leaves this view only as its normalised hash.
 with ranked as (
     select
         *,
@@ -11,6 +12,7 @@ select
     cast(order_ts as date) as order_date,
     customer_id,
     anonymous_id,
+    sha256_hex(normalize_email(email)) as email_sha256,
     amount,
     currency,
     status

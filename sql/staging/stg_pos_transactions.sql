@@ -1,4 +1,6 @@
 -- Till tickets once each. Refunds are negative amounts and stay: they net against sales.
+-- E-receipt e-mails and phones given at the till leave this view only as hashes; a phone
+-- in national format is read as a number of the stores' country.
 with ranked as (
     select
         *,
@@ -10,7 +12,9 @@ select
     transaction_ts,
     cast(transaction_ts as date) as transaction_date,
     store_id,
-    loyalty_card_id,
+    nullif(trim(loyalty_card_id), '') as loyalty_card_id,
+    sha256_hex(normalize_email(receipt_email)) as email_sha256,
+    sha256_hex(normalize_phone(phone, {{ var("store_country") }})) as phone_sha256,
     amount,
     currency,
     amount < 0 as is_refund

@@ -1,0 +1,18 @@
+-- Purchases made at other retailers and registered online, once each.
+with ranked as (
+    select
+        *,
+        row_number() over (partition by registration_id order by export_date) as copy_rank
+    from purchase_registrations
+)
+select
+    registration_id,
+    registered_at,
+    purchase_date,
+    retailer,
+    product_sku,
+    amount,
+    incentive,
+    sha256_hex(normalize_email(email)) as email_sha256
+from ranked
+where copy_rank = 1
