@@ -52,6 +52,8 @@ pub enum Command {
     Compile(SelectCmd),
     /// Check configuration, SQL, references and schemas against the sources; write nothing.
     Validate(SelectCmd),
+    /// Print the first rows of a model, computed from its SQL over the published upstream tables.
+    Show(ShowArgs),
     /// List models with their materialization and dependencies.
     List(ListArgs),
     /// Print the model graph as Mermaid or DOT.
@@ -156,6 +158,17 @@ pub struct RunArgs {
     /// Models run at once (default: execution.threads, else the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The model to show.
+    pub model: String,
+    /// Rows to print.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -320,6 +333,24 @@ pub async fn execute(cli: Cli) -> Result<u8> {
                     .map_err(|e| Error::Internal(e.to_string()))?
                 ),
             }
+            Ok(exit::SUCCESS)
+        }
+        Command::Show(a) => {
+            let project = open(&dir, &a.project)?;
+            let selected = project.graph.select(std::slice::from_ref(&a.model), &[])?;
+            let prepared = runner::prepare(&project, &selected, Mode::Run).await?;
+            let df = prepared
+                .ctx
+                .table(a.model.as_str())
+                .await?
+                .limit(0, Some(a.limit))?;
+            let batches = df
+                .collect()
+                .await
+                .map_err(|e| Error::Internal(format!("{}: {e}", a.model)))?;
+            let table = arrow::util::pretty::pretty_format_batches(&batches)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            println!("{table}");
             Ok(exit::SUCCESS)
         }
         Command::Generate(a) => generate(a).await,

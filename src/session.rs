@@ -25,6 +25,12 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
         // A small table is one file, not one per core: readers prefer few, larger files.
         .set_usize("datafusion.execution.minimum_parallel_output_files", 1)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        // Utf8View batches report the whole shared page buffers they point into, so a few
+        // concurrent sorts exhaust the memory pool on small data; plain Utf8 is accounted exactly.
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
         .set_bool("datafusion.execution.keep_partition_by_columns", false);
 
     let mut runtime = RuntimeEnvBuilder::new();

@@ -1,7 +1,8 @@
 -- Every record that may belong to a person, and every identifier it carries, as graph edges
 -- (record node -> identifier node). Nodes are '<type>:<value>', so a node says what it is.
 -- Records: contact_id, order_id, transaction_id, registration_id, anonymous_id (cookies).
--- Identifiers: email_sha256, phone_sha256, loyalty_card_id, customer_id (e-commerce account).
+-- Identifiers: email_sha256, phone_sha256, loyalty_card_id, customer_id (e-commerce account),
+-- person_key (hash of names, birth date and postal code).
 -- Each edge carries its rule and the rule's confidence; a record's 'record' edge (no node)
 -- keeps it in the graph even when it carries nothing. Each source is read once: a row lists
 -- its edges in an array that is unnested.
@@ -18,6 +19,12 @@ with contact_edges as (
         )) as e
         from stg_crm_contacts
     )
+),
+name_edges as (
+    select record, source_system as system, 'person_key:' || person_key as node,
+           'name_birth_date' as rule, 0.9 as confidence
+    from stg_contact_names
+    where person_key is not null
 ),
 cookie_edges as (
     select distinct record, system, e['node'] as node, e['rule'] as rule, e['confidence'] as confidence
@@ -75,7 +82,7 @@ registration_edges as (
     )
 ),
 all_edges as (
-    select * from contact_edges union all select * from cookie_edges
+    select * from contact_edges union all select * from name_edges union all select * from cookie_edges
     union all select * from ad_cookie_edges union all select * from order_edges
     union all select * from till_edges union all select * from registration_edges
 ),

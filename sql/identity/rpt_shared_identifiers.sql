@@ -1,18 +1,51 @@
--- The over-merge guard. An identifier that several records of one source system carry (a
--- family phone, a contact@ company inbox), or a cookie that several accounts or e-mails log in
--- from (a public computer), belongs to no single person: it creates no link, and is listed here
--- (hashed values only) so that the decision can be reviewed.
-with per_system as (
-    select node, source_system, count(distinct record) as records
+-- The over-merge guard. An e-mail or phone seen with several strong anchors of one kind —
+-- several contact records of one source system, several e-commerce accounts, several loyalty
+-- cards — is a family phone or a contact@ company inbox: it belongs to no single person. A
+-- cookie that several accounts or e-mails log in from is a public computer. Contact records
+-- that share an e-mail or phone but disagree on the person (first names far apart, even
+-- allowing for typos and swapped first/last names, or different birth dates) make it shared
+-- too: a household's landline, a colleague's inbox. Such identifiers
+-- create no link; they are listed here (hashed values only) so the decision can be reviewed.
+with anchors as (
+    -- (record, anchor): the strong keys each record carries
+    select record, node as anchor, split_part(node, ':', 1) as anchor_kind
     from int_identity_edges
-    where node is not null and record like 'contact_id:%'
-    group by node, source_system
+    where node like 'customer_id:%' or node like 'loyalty_card_id:%'
+    union all
+    select record, record as contact, 'contact_id/' || source_system
+    from int_identity_edges
+    where record like 'contact_id:%' and node is null
+),
+co_occurrence as (
+    select e.node, a.anchor_kind, count(distinct a.anchor) as anchors
+    from int_identity_edges e
+    join anchors a on a.record = e.record
+    where e.node like 'email_sha256:%' or e.node like 'phone_sha256:%'
+    group by e.node, a.anchor_kind
 ),
 shared_identifiers as (
-    select node, max(records) as records, 'records_per_source_system' as reason
-    from per_system
+    select node, max(anchors) as records, 'anchors_per_identifier' as reason
+    from co_occurrence
     group by node
-    having max(records) > {{ var("max_records_per_identifier") }}
+    having max(anchors) > {{ var("max_anchors_per_identifier") }}
+),
+carriers as (
+    select e.node, n.*
+    from int_identity_edges e
+    join stg_contact_names n on n.record = e.record
+    where e.node like 'email_sha256:%' or e.node like 'phone_sha256:%'
+),
+name_conflicts as (
+    select a.node, count(*) as records, 'different_persons' as reason
+    from carriers a
+    join carriers b on a.node = b.node and a.record < b.record
+    where a.birth_date <> b.birth_date
+       or not (
+           jaro_winkler(a.first_name, b.first_name) >= {{ var("same_first_name_similarity") }}
+           or (jaro_winkler(a.first_name, b.last_name) >= {{ var("same_first_name_similarity") }}
+               and jaro_winkler(a.last_name, b.first_name) >= {{ var("same_first_name_similarity") }})
+       )
+    group by a.node
 ),
 cookie_fanout as (
     select
@@ -35,4 +68,8 @@ select
     node,
     records,
     reason
-from (select * from shared_identifiers union all select * from shared_cookies)
+from (
+    select * from shared_identifiers
+    union all select * from name_conflicts
+    union all select * from shared_cookies
+)
