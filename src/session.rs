@@ -33,6 +33,12 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
         )
         .set_bool("datafusion.execution.keep_partition_by_columns", false);
 
+    // A hash join's build side cannot spill; under a memory limit, sort-merge joins can.
+    let config = config.set_bool(
+        "datafusion.optimizer.prefer_hash_join",
+        exec.memory_limit.is_none(),
+    );
+
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = exec.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit as usize)));
