@@ -58,15 +58,30 @@ impl Moto {
             .spawn()
             .expect("start moto_server");
         let moto = Moto { child, port };
+        // Listening is not ready: wait for a real HTTP answer (the server may reset early requests).
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while moto.request("GET", "/").is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not start on port {port}"
+                "moto_server did not answer on port {port}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
         moto
+    }
+
+    /// One plain HTTP request; returns the status line and body.
+    fn request(&self, method: &str, path: &str) -> std::io::Result<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp)?;
+        Ok(resp)
     }
 
     pub fn endpoint(&self) -> String {
@@ -75,10 +90,9 @@ impl Moto {
 
     /// Creates a bucket with a plain HTTP PUT (moto needs no signature for it).
     pub fn create_bucket(&self, bucket: &str) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port).expect("write");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("read");
+        let resp = self
+            .request("PUT", &format!("/{bucket}"))
+            .expect("create bucket");
         assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
     }
 
