@@ -19,6 +19,7 @@ select
     upper(trim(country)) as country,
     nullif(trim(loyalty_card_id), '') as loyalty_card_id,
     coalesce(consent_marketing, false) as consent_marketing,
+    consent_updated_at,
     created_at,
     updated_at
 from ranked
