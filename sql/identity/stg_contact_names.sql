@@ -1,13 +1,5 @@
 -- Normalised names and birth dates of the newest CRM records, for the over-merge guard's
 -- "do these records describe the same person" check. A view: names are never published.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by contact_id order by updated_at desc, export_date desc
-        ) as version_rank
-    from crm_contacts
-)
 select
     'contact_id:' || contact_id as record,
     arrow_cast(source_system, 'Utf8') as source_system,
@@ -22,5 +14,4 @@ select
             greatest(phonetic_key(first_name), phonetic_key(last_name)) || '|' ||
             cast(birth_date as varchar) || '|' || coalesce(trim(postal_code), ''))
     end as person_key
-from ranked
-where version_rank = 1
+from stg_crm_contacts_latest

@@ -1,14 +1,5 @@
--- A CRM row that changes is exported again with a later updated_at: the newest version wins
--- (ties: the later export). PII is normalised here and leaves this view only as hashes.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by contact_id
-            order by updated_at desc, export_date desc
-        ) as version_rank
-    from crm_contacts
-)
+-- CRM records (newest version, see stg_crm_contacts_latest) with PII normalised; it leaves
+-- this view only as hashes.
 select
     contact_id,
     source_system,
@@ -22,5 +13,4 @@ select
     consent_updated_at,
     created_at,
     updated_at
-from ranked
-where version_rank = 1
+from stg_crm_contacts_latest
