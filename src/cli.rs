@@ -460,8 +460,10 @@ async fn eval(a: EvalArgs) -> Result<u8> {
                 .await
                 .map_err(fail)?;
             let text = format!(
-                "identity: {} records, {} true pairs, {} predicted pairs\nprecision {:.4}  recall {:.4}  F1 {:.4}\nlargest predicted cluster {} (largest true {})\n",
+                "identity: {} records ({} missing from the bridge; {} erased persons left out), {} true pairs, {} predicted pairs\nprecision {:.4}  recall {:.4}  F1 {:.4}\nlargest predicted cluster {} (largest true {})\n",
                 s.records,
+                s.missing_records,
+                s.erased_persons,
                 s.true_pairs,
                 s.predicted_pairs,
                 s.precision,

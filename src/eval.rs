@@ -59,8 +59,12 @@ pub enum EvalError {
 pub struct IdentityScores {
     /// Truth records evaluated (identifiable, not bots).
     pub records: u64,
-    /// Of those, records with no row in `bridge_identity` (scored as singletons).
+    /// Of those, records with no row in `bridge_identity` (scored as singletons) although
+    /// other records of their person have one.
     pub missing_records: u64,
+    /// Persons none of whose records is in `bridge_identity`: erased on request (the
+    /// suppression list) and left out of every score, since leaving them out is correct.
+    pub erased_persons: u64,
     pub true_clusters: u64,
     pub predicted_clusters: u64,
     pub true_pairs: u64,
@@ -82,6 +86,7 @@ impl IdentityScores {
         serde_json::json!({
             "records": self.records,
             "missing_records": self.missing_records,
+            "erased_persons": self.erased_persons,
             "true_clusters": self.true_clusters,
             "predicted_clusters": self.predicted_clusters,
             "true_pairs": self.true_pairs,
@@ -203,6 +208,7 @@ pub fn pair_scores(labels: impl IntoIterator<Item = (u64, u64)>) -> IdentityScor
     IdentityScores {
         records,
         missing_records: 0,
+        erased_persons: 0,
         true_clusters: truth.len() as u64,
         predicted_clusters: pred.len() as u64,
         true_pairs,
@@ -371,9 +377,8 @@ pub async fn eval_identity(
     .await?;
 
     let mut true_persons = Interner::default();
-    let mut labels: Vec<(u64, u64)> = Vec::new();
-    let mut missing = 0u64;
-    let mut next_singleton = u32::MAX as u64 + 1;
+    // (true person, predicted person if the bridge has the record)
+    let mut found: Vec<(u64, Option<u32>)> = Vec::new();
     let truth_dir = join(&truth.1, "_truth/record_person");
     scan(
         &truth.0,
@@ -398,21 +403,35 @@ pub async fn eval_identity(
                     continue;
                 };
                 let t = true_persons.id(person) as u64;
-                let p = match predicted.get(&key_hash(kind, ids.value(i))) {
-                    Some(p) => *p as u64,
-                    None => {
-                        missing += 1;
-                        next_singleton += 1;
-                        next_singleton
-                    }
-                };
-                labels.push((t, p));
+                found.push((t, predicted.get(&key_hash(kind, ids.value(i))).copied()));
             }
             Ok(())
         },
     )
     .await?;
+    // A person with no record left in the bridge was erased on purpose; any other record
+    // missing from the bridge is a miss and counts as a singleton.
+    let mut present: HashMap<u64, bool> = HashMap::new();
+    for (t, p) in &found {
+        *present.entry(*t).or_default() |= p.is_some();
+    }
+    let erased = present.values().filter(|v| !**v).count() as u64;
+    let mut missing = 0u64;
+    let mut next_singleton = u32::MAX as u64 + 1;
+    let labels: Vec<(u64, u64)> = found
+        .into_iter()
+        .filter(|(t, _)| present.get(t).copied().unwrap_or(false))
+        .map(|(t, p)| match p {
+            Some(p) => (t, p as u64),
+            None => {
+                missing += 1;
+                next_singleton += 1;
+                (t, next_singleton)
+            }
+        })
+        .collect();
     let mut scores = pair_scores(labels);
+    scores.erased_persons = erased;
     scores.missing_records = missing;
     Ok(scores)
 }

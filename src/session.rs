@@ -33,11 +33,10 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
         )
         .set_bool("datafusion.execution.keep_partition_by_columns", false);
 
-    // A hash join's build side cannot spill; under a memory limit, sort-merge joins can.
-    let config = config.set_bool(
-        "datafusion.optimizer.prefer_hash_join",
-        exec.memory_limit.is_none(),
-    );
+    // Sort-merge joins could spill, but they sort aggregate and window outputs, which arrive
+    // as one large batch each that the sorter must reserve whole: under a memory limit they
+    // fail where a hash join (whose build side is accounted in the pool) succeeds.
+    let config = config.set_bool("datafusion.optimizer.prefer_hash_join", true);
 
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = exec.memory_limit {

@@ -9,6 +9,10 @@ rules as (
     select record as node, rule, confidence from int_identity_edges where node is not null
     union all
     select node, rule, confidence from int_identity_edges where node is not null
+    union all
+    select left_record, 'probabilistic', match_probability from int_identity_probabilistic_links
+    union all
+    select right_record, 'probabilistic', match_probability from int_identity_probabilistic_links
 ),
 best as (
     select node, rule, confidence,

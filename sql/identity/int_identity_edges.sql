@@ -10,7 +10,7 @@ with contact_edges as (
     select record, system, e['node'] as node, e['rule'] as rule, e['confidence'] as confidence
     from (
         select 'contact_id:' || contact_id as record, arrow_cast(source_system, 'Utf8') as system, unnest(make_array(
-            named_struct('node', 'email_sha256:' || email_sha256, 'rule', 'email', 'confidence', 0.99),
+            named_struct('node', 'email_sha256:' || email_sha256, 'rule', case when email_is_role then 'role_address' else 'email' end, 'confidence', 0.99),
             named_struct('node', 'phone_sha256:' || phone_sha256, 'rule', 'phone', 'confidence', 0.95),
             named_struct('node', 'loyalty_card_id:' || loyalty_card_id, 'rule', 'loyalty_card', 'confidence', 0.99),
             -- an e-commerce record is the account that web logins and orders name
@@ -56,7 +56,7 @@ order_edges as (
         select 'order_id:' || order_id as record, 'orders' as system, unnest(make_array(
             named_struct('node', 'customer_id:' || customer_id, 'rule', 'order_customer', 'confidence', 1.0),
             named_struct('node', 'anonymous_id:' || anonymous_id, 'rule', 'order_cookie', 'confidence', 0.98),
-            named_struct('node', 'email_sha256:' || email_sha256, 'rule', 'email', 'confidence', 0.99)
+            named_struct('node', 'email_sha256:' || email_sha256, 'rule', case when email_is_role then 'role_address' else 'email' end, 'confidence', 0.99)
         )) as e
         from stg_orders
     )
@@ -66,7 +66,7 @@ till_edges as (
     from (
         select 'transaction_id:' || transaction_id as record, 'pos' as system, unnest(make_array(
             named_struct('node', 'loyalty_card_id:' || loyalty_card_id, 'rule', 'till_loyalty_card', 'confidence', 0.99),
-            named_struct('node', 'email_sha256:' || email_sha256, 'rule', 'till_e_receipt', 'confidence', 0.97),
+            named_struct('node', 'email_sha256:' || email_sha256, 'rule', case when email_is_role then 'role_address' else 'till_e_receipt' end, 'confidence', 0.97),
             named_struct('node', 'phone_sha256:' || phone_sha256, 'rule', 'phone', 'confidence', 0.95)
         )) as e
         from stg_pos_transactions
@@ -76,7 +76,7 @@ registration_edges as (
     select record, system, e['node'] as node, e['rule'] as rule, e['confidence'] as confidence
     from (
         select 'registration_id:' || registration_id as record, 'registrations' as system, unnest(make_array(
-            named_struct('node', 'email_sha256:' || email_sha256, 'rule', 'email', 'confidence', 0.99)
+            named_struct('node', 'email_sha256:' || email_sha256, 'rule', case when email_is_role then 'role_address' else 'email' end, 'confidence', 0.99)
         )) as e
         from stg_purchase_registrations
     )

@@ -56,6 +56,12 @@ cookie_fanout as (
     where record like 'anonymous_id:%' and node is not null
     group by record
 ),
+role_addresses as (
+    select node, count(distinct record) as records, 'role_address' as reason
+    from int_identity_edges
+    where rule = 'role_address'
+    group by node
+),
 shared_cookies as (
     select node, greatest(accounts, emails) as records, 'identities_per_cookie' as reason
     from cookie_fanout
@@ -72,4 +78,5 @@ from (
     select * from shared_identifiers
     union all select * from name_conflicts
     union all select * from shared_cookies
+    union all select * from role_addresses
 )

@@ -1,17 +1,48 @@
--- Normalised names and birth dates of the newest CRM records, for the over-merge guard's
--- "do these records describe the same person" check. A view: names are never published.
+-- What the probabilistic matcher compares about each newest CRM record: normalised names,
+-- birth date, postal code, street, the e-mail's local part and the phone's hash. A view:
+-- names, streets and local parts feed comparisons only and are never published.
+with c as (
+    select
+        'contact_id:' || contact_id as record,
+        arrow_cast(source_system, 'Utf8') as source_system,
+        normalize_name(first_name) as first_name,
+        normalize_name(last_name) as last_name,
+        phonetic_key(first_name) as first_phonetic,
+        phonetic_key(last_name) as last_phonetic,
+        birth_date,
+        nullif(upper(trim(postal_code)), '') as postal_code,
+        -- the part before @ survives a mistyped domain (jean.dupont@gmial.com)
+        split_part(normalize_email(email), '@', 1) as email_local,
+        sha256_hex(normalize_phone(phone, country)) as phone_sha256,
+        -- '12, av. Victor-Hugo' and '12 avenue victor hugo' are one street: common
+        -- abbreviations are spelt out before comparing
+        regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+        regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+            normalize_name(street_address),
+            '\br\b', 'rue'), '\bav\b', 'avenue'), '\bbd\b', 'boulevard'),
+            '\bpl\b', 'place'), '\bch\b', 'chemin'), '\ball\b', 'allee'),
+            '\bimp\b', 'impasse'), '\bst\b', 'street'), '\brd\b', 'road') as street
+    from stg_crm_contacts_latest
+),
+parts as (
+    select
+        * except (street, email_local),
+        nullif(regexp_replace(street, '^([0-9]+) .*$', '${1}'), street) as house_number,
+        trim(regexp_replace(street, '^[0-9]+ ', '')) as street_name,
+        -- a local part many records share (info@, contact@) says nothing about a person
+        case when count(*) over (partition by email_local) <= 4 then email_local end as email_local
+    from c
+)
 select
-    'contact_id:' || contact_id as record,
-    arrow_cast(source_system, 'Utf8') as source_system,
-    normalize_name(first_name) as first_name,
-    normalize_name(last_name) as last_name,
-    birth_date,
-    -- same sounding names (in either order: first and last get swapped), same birth date and
-    -- postal code: one person typed twice. Hashed: the key is published, the names are not.
-    case when birth_date is not null and phonetic_key(first_name) is not null and phonetic_key(last_name) is not null
+    *,
+    -- first and last name get swapped: blocks use the two phonetic keys in sorted order
+    least(first_phonetic, last_phonetic) as phonetic_low,
+    greatest(first_phonetic, last_phonetic) as phonetic_high,
+    -- same sounding names, same birth date and postal code: one person typed twice. Hashed:
+    -- the key is published, the names are not.
+    case when birth_date is not null and first_phonetic is not null and last_phonetic is not null
         then sha256_hex(
-            least(phonetic_key(first_name), phonetic_key(last_name)) || '|' ||
-            greatest(phonetic_key(first_name), phonetic_key(last_name)) || '|' ||
-            cast(birth_date as varchar) || '|' || coalesce(trim(postal_code), ''))
+            least(first_phonetic, last_phonetic) || '|' || greatest(first_phonetic, last_phonetic)
+            || '|' || cast(birth_date as varchar) || '|' || coalesce(postal_code, ''))
     end as person_key
-from stg_crm_contacts_latest
+from parts

@@ -13,6 +13,8 @@ select
     product_sku,
     amount,
     incentive,
-    sha256_hex(normalize_email(email)) as email_sha256
+    sha256_hex(normalize_email(email)) as email_sha256,
+    -- a role address (contact@, info@) is a team's inbox, not a person's
+    coalesce(regexp_like(normalize_email(email), {{ var("role_email_pattern") }}), false) as email_is_role
 from ranked
 where copy_rank = 1

@@ -18,13 +18,17 @@
 //! | `jaro_winkler(a, b)` | [`jaro_winkler`] | Float64 |
 //! | `phonetic_key(name)` | [`phonetic_key`] | Utf8 |
 //! | `connected_components(a, b)` (aggregate) | [`ConnectedComponents`] | `List<Struct<node, component>>` |
+//! | `markov_removal_effects(path, converted [, order])` (aggregate) | [`MarkovRemovalEffects`], [`removal_effects`] | `List<Struct<channel, removal_effect>>` |
+//! | `shapley_channel_weights(channels, converted [, max_channels])` (aggregate) | [`ShapleyChannelWeights`], [`shapley_weights`] | `List<Struct<channel_set, channel, weight>>` |
 
 mod components;
 mod email;
 mod hash;
+mod markov;
 mod name;
 mod phone;
 mod phonetic;
+mod shapley;
 mod similarity;
 mod strings;
 
@@ -33,9 +37,11 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 pub use components::{ConnectedComponents, UnionFind, connected_components};
 pub use email::{meta_email, normalize_email};
 pub use hash::sha256_hex;
+pub use markov::{MarkovRemovalEffects, removal_effects};
 pub use name::normalize_name;
 pub use phone::{meta_phone, normalize_phone};
 pub use phonetic::{phonetic_key, soundex};
+pub use shapley::{ShapleyChannelWeights, shapley_weights};
 pub use similarity::{jaro, jaro_winkler};
 
 /// Every scalar function parcours adds to the SQL dialect.
@@ -58,7 +64,11 @@ pub fn scalar_udfs() -> Vec<ScalarUDF> {
 
 /// Every aggregate function parcours adds to the SQL dialect.
 pub fn aggregate_udfs() -> Vec<AggregateUDF> {
-    vec![AggregateUDF::from(ConnectedComponents::new())]
+    vec![
+        AggregateUDF::from(ConnectedComponents::new()),
+        AggregateUDF::from(MarkovRemovalEffects::new()),
+        AggregateUDF::from(ShapleyChannelWeights::new()),
+    ]
 }
 
 // The SQL wrappers need `fn(&str, …) -> Option<String>`; these adapters keep
