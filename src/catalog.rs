@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -18,8 +19,8 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 use url::Url;
 
-use crate::config::SourceSpec;
 use crate::config::datatype::{compatible, display};
+use crate::config::{DeclaredColumn, SourceSpec};
 use crate::error::{Error, Result};
 use crate::storage::StorageRoot;
 
@@ -129,6 +130,12 @@ pub async fn register_source(
     let files = list_parquet(&root.store, &prefix)
         .await
         .map_err(|e| Error::storage(&root.name, format!("cannot list {url}: {e}")))?;
+    if files.is_empty()
+        && spec.optional
+        && let Some(declared) = &spec.schema
+    {
+        return register_empty(ctx, spec, declared, url);
+    }
     if files.is_empty() {
         return Err(Error::source_data(
             name,
@@ -281,6 +288,38 @@ pub fn listing_options(partitions: Vec<(String, DataType)>) -> ListingOptions {
     ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partitions)
+}
+
+/// An optional source with no files yet: an empty table of its declared columns (partition
+/// columns last, as a listing table would put them).
+fn register_empty(
+    ctx: &SessionContext,
+    spec: &SourceSpec,
+    declared: &[DeclaredColumn],
+    url: Url,
+) -> Result<SourceInfo> {
+    let mut fields: Vec<Field> = declared
+        .iter()
+        .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
+        .collect();
+    for (name, ty) in &spec.partitions {
+        if !declared.iter().any(|c| &c.name == name) {
+            fields.push(Field::new(name, ty.clone(), true));
+        }
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let table = MemTable::try_new(schema.clone(), vec![vec![]])?;
+    ctx.deregister_table(spec.name.as_str())?;
+    ctx.register_table(spec.name.as_str(), Arc::new(table))?;
+    tracing::info!(source = %spec.name, "optional source has no files yet: read as empty");
+    Ok(SourceInfo {
+        name: spec.name.clone(),
+        url,
+        files: 0,
+        rows: 0,
+        bytes: 0,
+        schema,
+    })
 }
 
 /// Registers the folder at `url` as table `name` (used for published and staged models).

@@ -339,6 +339,15 @@ pub async fn execute(cli: Cli) -> Result<u8> {
             let project = open(&dir, &a.project)?;
             let selected = project.graph.select(std::slice::from_ref(&a.model), &[])?;
             let prepared = runner::prepare(&project, &selected, Mode::Run).await?;
+            // show computes the model (and its selected ancestors) without writing anything
+            let chain: Vec<String> = project
+                .graph
+                .order
+                .iter()
+                .filter(|n| selected.contains(*n))
+                .cloned()
+                .collect();
+            runner::register_views(&prepared.ctx, &project, &chain).await?;
             let df = prepared
                 .ctx
                 .table(a.model.as_str())

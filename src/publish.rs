@@ -461,6 +461,24 @@ pub async fn sweep_staging(root: &StorageRoot, current_run: &str) -> Result<usiz
     Ok(n)
 }
 
+/// Removes everything this run staged (ephemeral tables, what failed models left behind);
+/// best effort, as the next run's sweep catches what remains.
+pub async fn clear_run_staging(root: &StorageRoot, run_id: &str) {
+    let prefix = root.path(&format!("{STAGING}/{run_id}"));
+    if let Ok(paths) = root
+        .store
+        .list(Some(&prefix))
+        .map_ok(|m| m.location)
+        .try_collect::<Vec<Path>>()
+        .await
+    {
+        let _ = delete_all(&root.store, paths).await;
+    }
+    if let Some(dir) = root.local_dir() {
+        let _ = std::fs::remove_dir_all(dir.join(format!("{STAGING}/{run_id}")));
+    }
+}
+
 /// Writes a tiny object and deletes it: fails early, before any model runs, when the warehouse
 /// is not writable.
 pub async fn probe_writable(root: &StorageRoot, run_id: &str) -> Result<()> {

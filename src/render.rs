@@ -194,7 +194,7 @@ pub fn mermaid(g: &Graph, selected: &std::collections::BTreeSet<String>) -> Stri
     for name in g.order.iter().filter(|n| selected.contains(*n)) {
         let m = &g.models[name];
         let shape = match m.settings.materialization {
-            Materialization::View => format!("{name}[/{name}/]"),
+            Materialization::View | Materialization::Ephemeral => format!("{name}[/{name}/]"),
             _ => format!("{name}[{name}]"),
         };
         let _ = writeln!(s, "    {shape}");
@@ -218,7 +218,10 @@ pub fn dot(g: &Graph, selected: &std::collections::BTreeSet<String>) -> String {
     }
     for name in g.order.iter().filter(|n| selected.contains(*n)) {
         let m = &g.models[name];
-        let style = if m.settings.materialization == Materialization::View {
+        let style = if matches!(
+            m.settings.materialization,
+            Materialization::View | Materialization::Ephemeral
+        ) {
             ", style=dashed"
         } else {
             ""

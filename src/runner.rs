@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{DataFrame, SessionContext};
 use serde::Serialize;
@@ -67,6 +68,20 @@ fn clean_df_error(s: &str) -> String {
     s.trim_start_matches("Error during planning: ").to_string()
 }
 
+/// Registers `names` (in graph order) as views over whatever their upstream tables are now.
+pub async fn register_views(
+    ctx: &SessionContext,
+    project: &Project,
+    names: &[String],
+) -> Result<()> {
+    for name in names {
+        let df = plan(ctx, &project.graph.models[name]).await?;
+        ctx.deregister_table(name.as_str())?;
+        ctx.register_table(name.as_str(), df.into_view())?;
+    }
+    Ok(())
+}
+
 /// Tables a set of models and tests needs, in graph order: the selection, its ancestors and the
 /// targets of `relationships` tests.
 fn needed_models(project: &Project, selected: &BTreeSet<String>) -> BTreeSet<String> {
@@ -93,7 +108,8 @@ fn needed_models(project: &Project, selected: &BTreeSet<String>) -> BTreeSet<Str
 }
 
 /// Singular tests that belong to a selection: all of them when every model is selected,
-/// otherwise those reading at least one selected model.
+/// otherwise those whose every model is selected (a test that also reads an unselected model
+/// would check it against stale or missing data).
 pub fn singular_tests_for(project: &Project, selected: &BTreeSet<String>) -> Vec<usize> {
     let all = selected.len() == project.graph.models.len();
     project
@@ -101,7 +117,9 @@ pub fn singular_tests_for(project: &Project, selected: &BTreeSet<String>) -> Vec
         .tests
         .iter()
         .enumerate()
-        .filter(|(_, t)| all || t.models.iter().any(|m| selected.contains(m)))
+        .filter(|(_, t)| {
+            all || (!t.models.is_empty() && t.models.iter().all(|m| selected.contains(m)))
+        })
         .map(|(i, _)| i)
         .collect()
 }
@@ -150,7 +168,12 @@ pub async fn prepare(
     }
     let published: BTreeSet<&String> = needed
         .iter()
-        .filter(|n| g.models[*n].settings.materialization != Materialization::View)
+        .filter(|n| {
+            !matches!(
+                g.models[*n].settings.materialization,
+                Materialization::View | Materialization::Ephemeral
+            )
+        })
         .filter(|n| match mode {
             Mode::Run => !selected.contains(*n),
             Mode::Test => true,
@@ -193,6 +216,7 @@ pub async fn prepare(
     }
 
     let mut schemas = BTreeMap::new();
+    let mut planned: Vec<String> = Vec::new();
     for name in g.order.iter().filter(|n| needed.contains(*n)) {
         let model = &g.models[name];
         if published.contains(name) {
@@ -232,10 +256,29 @@ pub async fn prepare(
                     ),
                 ));
             }
-            schemas.insert(name.clone(), Arc::new(df.schema().as_arrow().clone()));
-            ctx.register_table(name.as_str(), df.into_view())?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            // Downstream models are checked against an empty table of this schema, not the
+            // view itself: inlining every upstream plan into every downstream one makes
+            // planning a deep graph quadratic.
+            ctx.register_table(
+                name.as_str(),
+                Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?),
+            )?;
+            schemas.insert(name.clone(), schema);
+            planned.push(name.clone());
         }
     }
+    // What will not be executed must read real data: in a run, the unselected views and
+    // ephemeral tables upstream of the selection; for tests, everything planned.
+    let unexecuted: Vec<String> = planned
+        .into_iter()
+        .filter(|n| match mode {
+            Mode::Run => !selected.contains(n),
+            Mode::Test => true,
+            Mode::Plan => false,
+        })
+        .collect();
+    register_views(&ctx, project, &unexecuted).await?;
     Ok(Prepared {
         ctx,
         storage,
@@ -418,6 +461,8 @@ pub async fn run(
         results.insert(name, r);
     }
     progress.finish();
+    // Ephemeral tables (and anything a failed model left) never outlive their run.
+    publish::clear_run_staging(&wh, &project.run_id).await;
 
     // Singular tests run once every model they read has succeeded.
     let mut singular = Vec::new();
@@ -564,6 +609,13 @@ async fn materialize(
     let files_written = staged.files.len();
     let rows_written = staged.rows;
     let bytes_written = staged.bytes;
+    result.rows = Some(rows_written);
+    result.bytes = Some(bytes_written);
+    result.files = Some(files_written);
+    if settings.materialization == Materialization::Ephemeral {
+        // Descendants read the staged copy registered above; the run's end removes it.
+        return Ok(());
+    }
     let record = publish::publish(wh, staged, settings.materialization).await?;
     catalog::register_folder(
         ctx,
@@ -572,9 +624,6 @@ async fn materialize(
         publish::partition_of(&record),
     )
     .await?;
-    result.rows = Some(rows_written);
-    result.bytes = Some(bytes_written);
-    result.files = Some(files_written);
     Ok(())
 }
 

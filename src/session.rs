@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -38,7 +39,10 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
     // fail where a hash join (whose build side is accounted in the pool) succeeds.
     let config = config.set_bool("datafusion.optimizer.prefer_hash_join", true);
 
-    let mut runtime = RuntimeEnvBuilder::new();
+    // A run replaces folders it may have listed earlier (a model reading the previous version
+    // of a table it republishes): a cached listing would name files that no longer exist.
+    let mut runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
     if let Some(limit) = exec.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit as usize)));
     }

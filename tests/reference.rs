@@ -6,36 +6,7 @@ mod common;
 #[path = "common/s3.rs"]
 mod s3;
 
-use std::path::Path;
-
-use common::{Output, TestProject};
-
-/// A temp copy of the repository's own project.
-fn reference_project() -> TestProject {
-    let dir = tempfile::tempdir().expect("tmp");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(
-        root.join("pipelines.yaml"),
-        dir.path().join("pipelines.yaml"),
-    )
-    .expect("copy config");
-    for folder in ["sql", "data_tests"] {
-        copy_tree(&root.join(folder), &dir.path().join(folder));
-    }
-    TestProject { dir }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read").flatten() {
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).expect("copy");
-        }
-    }
-}
+use common::{Output, TestProject, reference_project};
 
 fn generate(p: &TestProject, out: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let mut args = vec![

@@ -1,9 +1,12 @@
 -- One row per record and identifier seen, with the person it resolved to and the strongest
--- rule that tied it there (a record alone in its component is a 'singleton'). person_id is a
--- hash of the component's smallest node, so it does not churn when new records join.
+-- rule that tied it there (a record alone in its component is a 'singleton'). person_id comes
+-- from int_person_ids, which keeps it stable from run to run.
 with nodes as (
-    select node, 'P' || substr(sha256_hex(component), 1, 15) as person_id
-    from int_identity_components
+    -- erased persons (int_person_ids.suppressed) leave every output
+    select c.node, i.person_id
+    from int_identity_components c
+    join int_person_ids i on i.component = c.component
+    where not i.suppressed
 ),
 rules as (
     select record as node, rule, confidence from int_identity_edges where node is not null
@@ -14,18 +17,16 @@ rules as (
     union all
     select right_record, 'probabilistic', match_probability from int_identity_probabilistic_links
 ),
-best as (
-    select node, rule, confidence,
-           row_number() over (partition by node order by confidence desc, rule) as rank
-    from rules
+-- the strongest rule that touches each node (ties: the first rule name); aggregates, not a
+-- window, so that it spills instead of sorting the whole edge list in memory
+strongest as (
+    select node, max(confidence) as confidence from rules group by node
 ),
--- erasure: a person any of whose records carries a suppressed identifier leaves every output
-suppressed as (
-    select distinct n.person_id
-    from int_identity_edges o
-    join nodes n on n.node = o.record
-    join suppression_list s
-      on s.identifier_type || ':' || s.identifier_value in (o.node, o.record)
+best as (
+    select r.node, min(r.rule) as rule, s.confidence
+    from rules r
+    join strongest s on s.node = r.node and s.confidence = r.confidence
+    group by r.node, s.confidence
 )
 select
     split_part(n.node, ':', 1) as identifier_type,
@@ -34,5 +35,4 @@ select
     coalesce(b.rule, 'singleton') as match_rule,
     coalesce(b.confidence, 1.0) as match_confidence
 from nodes n
-left join best b on b.node = n.node and b.rank = 1
-where n.person_id not in (select person_id from suppressed)
+left join best b on b.node = n.node

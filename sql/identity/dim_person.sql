@@ -15,8 +15,8 @@ contacts as (
         case when sp.node is null then c.phone_sha256 end as usable_phone
     from members m
     join stg_crm_contacts c on m.identifier_type = 'contact_id' and c.contact_id = m.identifier_value
-    left join rpt_shared_identifiers se on se.node = 'email_sha256:' || c.email_sha256
-    left join rpt_shared_identifiers sp on sp.node = 'phone_sha256:' || c.phone_sha256
+    left join int_shared_identifiers se on se.node = 'email_sha256:' || c.email_sha256
+    left join int_shared_identifiers sp on sp.node = 'phone_sha256:' || c.phone_sha256
 ),
 contact_facts as (
     select

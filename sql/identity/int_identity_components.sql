@@ -5,8 +5,8 @@
 with edges as (
     select o.record, o.node
     from int_identity_edges o
-    left join rpt_shared_identifiers s on s.node = o.node
-    left join rpt_shared_identifiers c on c.node = o.record
+    left join int_shared_identifiers s on s.node = o.node
+    left join int_shared_identifiers c on c.node = o.record
     -- a guarded identifier links nothing; a guarded cookie is still a record of its own
     where s.node is null and (c.node is null or o.node is null)
     union all

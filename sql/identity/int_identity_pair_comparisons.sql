@@ -26,7 +26,7 @@ random_pairs as (
 carriers as (
     select e.record, e.node
     from int_identity_edges e
-    left join rpt_shared_identifiers s on s.node = e.node
+    left join int_shared_identifiers s on s.node = e.node
     where e.record like 'contact_id:%' and s.node is null
       and (e.node like 'email_sha256:%' or e.node like 'phone_sha256:%')
 ),

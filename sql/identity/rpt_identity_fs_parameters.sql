@@ -3,8 +3,8 @@
 -- pairs; the match weight log2(m/u) is the evidence the level adds. What a pair was tied by
 -- biases what it can teach about that identifier, so m of the e-mail's local part is learnt
 -- only from pairs tied by a phone, and m of the phone only from pairs tied by an e-mail
--- (whatever else ties them). Counts get one pseudo-observation per level (Laplace) so that
--- an unseen level has a finite weight.
+-- (whatever else ties them). m starts from a documented prior (below) that the training
+-- pairs soon outweigh.
 with long as (
     select kind, by_email, by_phone, c['comparison'] as comparison, c['level'] as level
     from (
@@ -25,25 +25,32 @@ with long as (
       and not (kind = 'training' and c['comparison'] = 'phone' and not by_email)
 ),
 levels as (
-    select comparison, level
-    from (values ('first_name', 3), ('first_name', 2), ('first_name', 1), ('first_name', 0),
-                 ('last_name', 3), ('last_name', 2), ('last_name', 1), ('last_name', 0),
-                 ('birth_date', 1), ('birth_date', 0), ('postal_code', 1), ('postal_code', 0),
-                 ('street', 2), ('street', 1), ('street', 0),
-                 ('email_local', 1), ('email_local', 0), ('phone', 1), ('phone', 0))
-        as l(comparison, level)
+    -- every level with the prior m a careful analyst would assume before seeing data; it
+    -- weighs as 10 training pairs, so it steers small projects and vanishes in large ones
+    select comparison, level, prior_m
+    from (values
+        ('first_name', 3, 0.85), ('first_name', 2, 0.07), ('first_name', 1, 0.05), ('first_name', 0, 0.03),
+        ('last_name', 3, 0.90), ('last_name', 2, 0.05), ('last_name', 1, 0.03), ('last_name', 0, 0.02),
+        ('birth_date', 1, 0.97), ('birth_date', 0, 0.03),
+        ('postal_code', 1, 0.90), ('postal_code', 0, 0.10),
+        ('street', 2, 0.70), ('street', 1, 0.20), ('street', 0, 0.10),
+        ('email_local', 1, 0.90), ('email_local', 0, 0.10),
+        ('phone', 1, 0.70), ('phone', 0, 0.30)
+    ) as l(comparison, level, prior_m)
 ),
 counts as (
-    select l.comparison, l.level,
+    select l.comparison, l.level, l.prior_m,
            count(case when x.kind = 'training' then 1 end) as matches,
            count(case when x.kind = 'random' then 1 end) as non_matches
     from levels l
     left join long x on x.comparison = l.comparison and x.level = l.level
-    group by l.comparison, l.level
+    group by l.comparison, l.level, l.prior_m
 ),
 probabilities as (
     select comparison, level, matches, non_matches,
-           (matches + 1.0) / (sum(matches) over (partition by comparison) + count(*) over (partition by comparison)) as m,
+           (matches + 10.0 * prior_m) / (sum(matches) over (partition by comparison) + 10.0) as m,
+           -- one pseudo-observation per level (Laplace): an agreement never seen between
+           -- strangers still has a finite weight
            (non_matches + 1.0) / (sum(non_matches) over (partition by comparison) + count(*) over (partition by comparison)) as u
     from counts
 )

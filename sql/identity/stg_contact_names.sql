@@ -11,8 +11,9 @@ with c as (
         phonetic_key(last_name) as last_phonetic,
         birth_date,
         nullif(upper(trim(postal_code)), '') as postal_code,
-        -- the part before @ survives a mistyped domain (jean.dupont@gmial.com)
-        split_part(normalize_email(email), '@', 1) as email_local,
+        -- the part before @ survives a mistyped domain (jean.dupont@gmial.com); dots go, as
+        -- gmail's normalisation drops them on one side only
+        replace(split_part(normalize_email(email), '@', 1), '.', '') as email_local,
         sha256_hex(normalize_phone(phone, country)) as phone_sha256,
         -- '12, av. Victor-Hugo' and '12 avenue victor hugo' are one street: common
         -- abbreviations are spelt out before comparing

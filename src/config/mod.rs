@@ -57,6 +57,8 @@ pub struct SourceSpec {
     /// Hive partition columns, outermost first.
     pub partitions: Vec<(String, DataType)>,
     pub schema: Option<Vec<DeclaredColumn>>,
+    /// No files yet is not an error: the source reads as an empty table of `schema`.
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -346,6 +348,12 @@ impl Validator<'_> {
                     Some(out)
                 }
             };
+            if src.optional && schema.is_none() {
+                return Err(self.err(
+                    &["sources", &name, "optional"],
+                    format!("source `{name}` is optional, so it needs a declared `schema:` to read as an empty table before its first files exist"),
+                ));
+            }
             sources.insert(
                 name.clone(),
                 SourceSpec {
@@ -355,6 +363,7 @@ impl Validator<'_> {
                     description: src.description,
                     partitions,
                     schema,
+                    optional: src.optional,
                 },
             );
         }

@@ -65,6 +65,10 @@ pub struct RawSource {
     /// … optionally followed by `not null`).
     #[serde(default)]
     pub schema: Option<BTreeMap<String, String>>,
+    /// An absent folder reads as an empty table of the declared schema (state a pipeline
+    /// keeps from run to run, such as the previous version of a published table).
+    #[serde(default)]
+    pub optional: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +92,10 @@ pub enum Materialization {
     View,
     Table,
     Partitioned,
+    /// Written to the run's staging area for the models and tests of this run, never
+    /// published, removed when the run ends: intermediate results too big to recompute as a
+    /// view, or holding records that must not outlive the run (erased persons).
+    Ephemeral,
 }
 
 impl Materialization {
@@ -96,6 +104,7 @@ impl Materialization {
             Materialization::View => "view",
             Materialization::Table => "table",
             Materialization::Partitioned => "partitioned",
+            Materialization::Ephemeral => "ephemeral",
         }
     }
 }

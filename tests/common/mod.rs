@@ -37,6 +37,22 @@ pub fn fixture(name: &str) -> TestProject {
     TestProject { dir }
 }
 
+/// A temp copy of the repository's own reference project (`pipelines.yaml`, `sql/`,
+/// `data_tests/`).
+pub fn reference_project() -> TestProject {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("pipelines.yaml"),
+        dir.path().join("pipelines.yaml"),
+    )
+    .expect("copy config");
+    for folder in ["sql", "data_tests"] {
+        copy_dir(&root.join(folder), &dir.path().join(folder));
+    }
+    TestProject { dir }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read fixture") {

@@ -1,0 +1,60 @@
+-- One row per marketing touch of a known person: ad, e-mail, SMS and social engagements
+-- (clicks, opens, views, likes, shares, comments; impressions too when
+-- attribution_include_impressions) and web sessions, which touch through their landing's
+-- channel (tracked link, referrer, or direct). Bot sessions are never touches
+-- (int_web_sessions), and a touch whose person is unknown is left out.
+-- Published for the days attribution reads: the reporting window (lookback_days) and two
+-- attribution windows before it, which the journeys that did not convert need.
+with candidates as (
+    select
+        'interaction' as record_type, interaction_id as record_id,
+        'ad:' || interaction_id as touchpoint_id, interaction_ts as touch_ts,
+        coalesce(al.channel, lower(trim(a.channel))) as channel, campaign_id, interaction_type,
+        'ad' as source, interaction_type = 'impression' as is_view_through
+    from ad_interactions a
+    left join channel_aliases al on al.platform_channel = lower(trim(a.channel))
+    where interaction_type <> 'impression' or {{ var("attribution_include_impressions") }}
+    union all
+    select
+        'session', session_id, 'web:' || session_id, landing_ts,
+        channel, campaign_id, 'session', 'web', false
+    from int_web_sessions
+),
+in_range as (
+    select c.*, p.person_id
+    from candidates c
+    join int_attribution_persons p on p.record_type = c.record_type and p.record_id = c.record_id
+    -- one day more than published, so a repeat on the first day sees what it repeats
+    where c.touch_ts >= {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
+      and cast(c.touch_ts as date) <= {{ run_date }}
+),
+sequenced as (
+    select
+        *,
+        lag(touch_ts) over same_touch as previous_ts,
+        lag(is_view_through) over same_touch as previous_is_view,
+        lead(touch_ts) over same_touch as next_ts,
+        lead(is_view_through) over same_touch as next_is_view
+    from in_range
+    window same_touch as (
+        partition by person_id, channel, coalesce(campaign_id, '')
+        order by touch_ts, touchpoint_id
+    )
+)
+select
+    touchpoint_id, person_id, touch_ts, cast(touch_ts as date) as touch_date,
+    channel, campaign_id, interaction_type, source, is_view_through
+from sequenced
+where cast(touch_ts as date) > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
+  -- Repeats of a touch (same person, channel and campaign) less than
+  -- attribution_collapse_minutes apart are one touch: an ad click and the session it opens, an
+  -- e-mail open and its click, a double click. The first is kept, except that an engagement
+  -- supersedes the impression just before it.
+  and not coalesce(
+      previous_ts > touch_ts - cast({{ var("attribution_collapse_minutes") }} || ' minutes' as interval)
+      and not (previous_is_view and not is_view_through),
+      false)
+  and not coalesce(
+      is_view_through and not next_is_view
+      and next_ts < touch_ts + cast({{ var("attribution_collapse_minutes") }} || ' minutes' as interval),
+      false)
