@@ -415,6 +415,11 @@ pub async fn eval_identity(
     for (t, p) in &found {
         *present.entry(*t).or_default() |= p.is_some();
     }
+    // An empty bridge is a failed pipeline, not everybody erased.
+    let any_found = present.values().any(|v| *v);
+    if !any_found {
+        present.values_mut().for_each(|v| *v = true);
+    }
     let erased = present.values().filter(|v| !**v).count() as u64;
     let mut missing = 0u64;
     let mut next_singleton = u32::MAX as u64 + 1;

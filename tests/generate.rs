@@ -1055,7 +1055,7 @@ async fn eval_identity_on_generated_truth() {
     let recs = col_strs(&truth, "record_id");
     let people = col_strs(&truth, "person_id");
     let bridge = utf8_batch(&[
-        ("identifier_type", kinds),
+        ("identifier_type", kinds.clone()),
         (
             "identifier_value",
             recs.iter().map(|r| r.as_deref().unwrap()).collect(),
@@ -1076,6 +1076,40 @@ async fn eval_identity_on_generated_truth() {
     assert_eq!(s.true_positive_pairs, s.true_pairs);
     assert_eq!(s.f1, 1.0);
     assert_eq!(s.missing_records, 0);
+    assert_eq!(s.erased_persons, 0);
+
+    // A person whose every record left the bridge was erased on purpose: left out, not missed.
+    let first = people[0].clone();
+    let keep: Vec<usize> = (0..recs.len()).filter(|i| people[*i] != first).collect();
+    let kinds2: Vec<&str> = keep.iter().map(|i| kinds[*i]).collect();
+    let partial = tempfile::tempdir().unwrap();
+    write_parquet(
+        partial.path(),
+        "bridge_identity/part-0.parquet",
+        utf8_batch(&[
+            ("identifier_type", kinds2),
+            (
+                "identifier_value",
+                keep.iter().map(|i| recs[*i].as_deref().unwrap()).collect(),
+            ),
+            (
+                "person_id",
+                keep.iter()
+                    .map(|i| people[*i].as_deref().unwrap())
+                    .collect(),
+            ),
+        ]),
+    );
+    let ps: Arc<dyn ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(partial.path()).unwrap());
+    let e = eval_identity((ts.clone(), Path::from("")), (ps, Path::from("")))
+        .await
+        .unwrap();
+    assert_eq!(e.erased_persons, 1);
+    assert_eq!(e.missing_records, 0);
+    assert_eq!(e.f1, 1.0);
+    assert!(e.records < s.records);
+
     let empty = tempfile::tempdir().unwrap();
     write_parquet(
         empty.path(),

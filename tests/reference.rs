@@ -83,7 +83,7 @@ fn reference_pipeline_runs_on_generated_data() {
     let singular = results["singular_tests"]
         .as_array()
         .expect("singular tests");
-    assert_eq!(singular.len(), 3, "{singular:?}");
+    assert!(singular.len() >= 3, "{singular:?}");
     assert!(
         singular.iter().all(|t| t["status"] == "pass"),
         "{singular:?}"

@@ -1,71 +1,47 @@
 -- One row per conversion of the reporting window, touch and attribution model: the share of the
 -- conversion (credit, summing to 1 per conversion and model) and of its revenue that the touch
--- earns. Touches come from int_attribution_touches (the attribution window before the
--- conversion, in time order, ties ordered by touchpoint_id). The models:
+-- earns. Touches and their order come from int_attribution_touches. The models:
 --   first_touch, last_touch: everything to the first / last touch;
 --   last_non_direct: everything to the last touch not from the direct channel (the last touch
 --     when all are direct);
 --   linear: equal shares;
 --   time_decay: weights halving every time_decay_half_life_days before the conversion;
 --   position_based: 40 % to the first and the last touch, 20 % shared by the touches between
---     (one touch takes everything, two share it equally);
---   markov: the journey's channels share the conversion in proportion to their removal effects
---     (int_markov_removal_effects);
---   shapley: the journey's channels share it by their Shapley weights within the journey's
---     channel set (int_shapley_weights).
--- In markov and shapley a channel's share is split equally over its touches in the journey, and
--- a journey none of whose channels has a weight is shared equally by its touches.
+--     (a single touch takes everything, two share it equally);
+--   markov: the journey's channels share the conversion in proportion to their removal effects;
+--   shapley: they share it by their Shapley weights within the journey's channel set.
+-- In markov and shapley a channel's part (int_attribution_set_weights) is split equally over
+-- its touches in the journey; a journey none of whose channels has a weight is shared equally
+-- by its touches.
 -- A conversion with no touch gets one 'direct' row per model without touchpoint (GA's
--- "(direct) / (none)"), so that credits always sum to 1. Only touches that earn credit get a row.
-with touches as (
+-- "(direct) / (none)"), so that credits always sum to 1. Only touches that earn credit get a
+-- row. String columns are read as plain Utf8 so that both kinds of rows line up.
+with journeys as (
+    select journey_id, path, channel_set from int_attribution_paths where converted
+),
+touched as (
     select
-        t.*,
-        coalesce(m.removal_effect, 0) as removal_effect,
-        count(*) over (partition by t.conversion_id, t.channel) as channel_touches,
-        coalesce(
-            max(case when t.channel <> 'direct' then t.touch_rank end) over (partition by t.conversion_id),
-            t.touches
-        ) as last_non_direct_rank,
-        power(0.5, t.seconds_before / (86400.0 * {{ var("time_decay_half_life_days") }})) as decay,
-        array_to_string(array_sort(array_distinct(
-            array_agg(t.channel) over (partition by t.conversion_id)
-        )), ',') as channel_set
+        arrow_cast(t.conversion_id, 'Utf8') as conversion_id, t.conversion_date, t.conversion_ts,
+        arrow_cast(t.conversion_type, 'Utf8') as conversion_type, t.is_offline, t.revenue,
+        arrow_cast(t.touchpoint_id, 'Utf8') as touchpoint_id, t.touch_ts,
+        arrow_cast(t.channel, 'Utf8') as channel, arrow_cast(t.campaign_id, 'Utf8') as campaign_id,
+        t.touch_rank, t.touches, t.is_last_non_direct, t.decay, t.total_decay,
+        w.markov_share,
+        w.shapley_weight,
+        -- the touches of this channel in the journey
+        cardinality(array_positions(j.path, t.channel)) as channel_touches
     from int_attribution_touches t
-    left join int_markov_removal_effects m on m.channel = t.channel
-    where t.conversion_date > {{ run_date }} - {{ var("lookback_days") }}
-      and t.conversion_date <= {{ run_date }}
+    join journeys j on j.journey_id = t.conversion_id
+    join int_attribution_set_weights w on w.channel_set = j.channel_set and w.channel = t.channel
 ),
-weighted as (
-    select
-        t.*,
-        s.weight as shapley_weight,
-        count(s.weight) over (partition by t.conversion_id) as shapley_weighted,
-        sum(t.decay) over (partition by t.conversion_id) as total_decay,
-        -- each channel's removal effect once per journey
-        sum(t.removal_effect / t.channel_touches) over (partition by t.conversion_id) as total_effect
-    from touches t
-    left join int_shapley_weights s on s.channel_set = t.channel_set and s.channel = t.channel
-),
-credits as (
+touch_credits as (
     select
         conversion_id, conversion_date, conversion_ts, conversion_type, is_offline, revenue,
-        touchpoint_id, touch_ts,
-        coalesce(channel, 'direct') as credited_channel,
-        campaign_id,
-        unnest(case when touches = 0 then make_array(
-            named_struct('model', 'first_touch', 'credit', 1.0),
-            named_struct('model', 'last_touch', 'credit', 1.0),
-            named_struct('model', 'last_non_direct', 'credit', 1.0),
-            named_struct('model', 'linear', 'credit', 1.0),
-            named_struct('model', 'time_decay', 'credit', 1.0),
-            named_struct('model', 'position_based', 'credit', 1.0),
-            named_struct('model', 'markov', 'credit', 1.0),
-            named_struct('model', 'shapley', 'credit', 1.0)
-        ) else make_array(
+        touchpoint_id, touch_ts, channel, campaign_id,
+        unnest(make_array(
             named_struct('model', 'first_touch', 'credit', case when touch_rank = 1 then 1.0 else 0.0 end),
             named_struct('model', 'last_touch', 'credit', case when touch_rank = touches then 1.0 else 0.0 end),
-            named_struct('model', 'last_non_direct', 'credit',
-                case when touch_rank = last_non_direct_rank then 1.0 else 0.0 end),
+            named_struct('model', 'last_non_direct', 'credit', case when is_last_non_direct then 1.0 else 0.0 end),
             named_struct('model', 'linear', 'credit', 1.0 / touches),
             named_struct('model', 'time_decay', 'credit', decay / total_decay),
             named_struct('model', 'position_based', 'credit', case
@@ -74,22 +50,69 @@ credits as (
                 when touch_rank = 1 or touch_rank = touches then 0.4
                 else 0.2 / (touches - 2)
             end),
-            named_struct('model', 'markov', 'credit', case
-                when total_effect > 0 then removal_effect / channel_touches / total_effect
-                else 1.0 / touches
-            end),
-            named_struct('model', 'shapley', 'credit', case
-                when shapley_weighted > 0 then coalesce(shapley_weight, 0) / channel_touches
-                else 1.0 / touches
-            end)
-        ) end) as c
-    from weighted
+            named_struct('model', 'markov', 'credit',
+                coalesce(markov_share / channel_touches, 1.0 / touches)),
+            named_struct('model', 'shapley', 'credit',
+                coalesce(shapley_weight / channel_touches, 1.0 / touches))
+        )) as c
+    from touched
+),
+-- conversions of the reporting window that no touch reached (an aggregate, not a join)
+untouched as (
+    select
+        conversion_id,
+        max(conversion_date) as conversion_date,
+        max(conversion_ts) as conversion_ts,
+        max(conversion_type) as conversion_type,
+        bool_or(is_offline) as is_offline,
+        max(revenue) as revenue
+    from (
+        select
+            arrow_cast(conversion_id, 'Utf8') as conversion_id, conversion_date, conversion_ts,
+            arrow_cast(conversion_type, 'Utf8') as conversion_type, is_offline, revenue,
+            false as touched
+        from fct_conversion
+        where conversion_date > {{ run_date }} - {{ var("lookback_days") }}
+          and conversion_date <= {{ run_date }}
+        union all
+        select
+            arrow_cast(conversion_id, 'Utf8'), conversion_date, conversion_ts,
+            arrow_cast(conversion_type, 'Utf8'), is_offline, revenue, true
+        from int_attribution_touches
+        where touch_rank = 1
+    )
+    group by conversion_id
+    having not bool_or(touched)
+),
+untouched_credits as (
+    select
+        conversion_id, conversion_date, conversion_ts, conversion_type, is_offline, revenue,
+        arrow_cast(null, 'Utf8') as touchpoint_id,
+        arrow_cast(null, 'Timestamp(Microsecond, Some("UTC"))') as touch_ts,
+        arrow_cast('direct', 'Utf8') as channel,
+        arrow_cast(null, 'Utf8') as campaign_id,
+        unnest(make_array(
+            named_struct('model', 'first_touch', 'credit', 1.0),
+            named_struct('model', 'last_touch', 'credit', 1.0),
+            named_struct('model', 'last_non_direct', 'credit', 1.0),
+            named_struct('model', 'linear', 'credit', 1.0),
+            named_struct('model', 'time_decay', 'credit', 1.0),
+            named_struct('model', 'position_based', 'credit', 1.0),
+            named_struct('model', 'markov', 'credit', 1.0),
+            named_struct('model', 'shapley', 'credit', 1.0)
+        )) as c
+    from untouched
+),
+credits as (
+    select * from touch_credits
+    union all
+    select * from untouched_credits
 )
 select
     conversion_id,
     touchpoint_id,
     c['model'] as model,
-    credited_channel as channel,
+    channel,
     campaign_id,
     c['credit'] as credit,
     c['credit'] * cast(revenue as double) as attributed_revenue,

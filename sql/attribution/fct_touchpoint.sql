@@ -15,9 +15,13 @@ with candidates as (
     left join channel_aliases al on al.platform_channel = lower(trim(a.channel))
     where interaction_type <> 'impression' or {{ var("attribution_include_impressions") }}
     union all
+    -- plain Utf8 like the raw export: a string column read back from a staged table is a view
+    -- type whose batches are accounted at the size of the whole pages they point into, which
+    -- starves the memory pool when this side becomes a hash table
     select
-        'session', session_id, 'web:' || session_id, landing_ts,
-        channel, campaign_id, 'session', 'web', false
+        'session', arrow_cast(session_id, 'Utf8'), arrow_cast('web:' || session_id, 'Utf8'),
+        landing_ts, arrow_cast(channel, 'Utf8'), arrow_cast(campaign_id, 'Utf8'), 'session', 'web',
+        false
     from int_web_sessions
 ),
 in_range as (

@@ -8,12 +8,41 @@
 -- journey it keeps the touches of the window before its end. Journeys ending in the reporting
 -- window count. One still running at the run date (last touch less than a window ago) is not
 -- counted yet: it may still convert.
-with open_touches as (
-    select t.touchpoint_id, t.person_id, t.touch_ts, t.channel
-    from fct_touchpoint t
-    left anti join int_attribution_touches c on c.touchpoint_id = t.touchpoint_id
-    where t.touch_date > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
-      and t.touch_date <= {{ run_date }}
+-- Everything is computed with running windows over each person's timeline, never a window over
+-- a whole partition, so that it streams.
+with timeline as (
+    select
+        person_id, touch_ts as ts, touchpoint_id as id, channel, is_view_through,
+        arrow_cast(null, 'Timestamp(Microsecond, Some("UTC"))') as conversion_ts
+    from fct_touchpoint
+    where touch_date > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
+      and touch_date <= {{ run_date }}
+    union all
+    select person_id, conversion_ts as ts, conversion_id, cast(null as varchar),
+           cast(null as boolean), conversion_ts
+    from int_conversions
+    where cast(conversion_ts as date) > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
+      and cast(conversion_ts as date) <= {{ run_date }}
+),
+next_conversion as (
+    select
+        *,
+        -- walking back in time, the latest conversion seen is the next one after a touch (a
+        -- conversion at the same instant included)
+        last_value(conversion_ts) ignore nulls over (
+            partition by person_id
+            order by ts desc, case when conversion_ts is null then 1 else 0 end, id desc
+            rows between unbounded preceding and current row
+        ) as next_conversion_ts
+    from timeline
+),
+open_touches as (
+    select person_id, ts as touch_ts, id as touchpoint_id, channel
+    from next_conversion
+    where conversion_ts is null
+      and not coalesce(next_conversion_ts <= ts + cast(
+              case when is_view_through then {{ var("attribution_view_through_days") }}
+                   else {{ var("attribution_window_days") }} end || ' days' as interval), false)
 ),
 ends as (
     select
@@ -25,7 +54,7 @@ ends as (
         ) as is_end
     from open_touches
 ),
-grouped as (
+numbered as (
     select
         *,
         -- journeys numbered from the person's last one: the ends at or after a touch
@@ -35,17 +64,27 @@ grouped as (
         ) as journey_from_last
     from ends
 ),
-windowed as (
-    select *, max(touch_ts) over (partition by person_id, journey_from_last) as end_ts
-    from grouped
+with_end as (
+    select
+        *,
+        first_value(touch_ts) over from_end as end_ts,
+        row_number() over from_end as position_from_end
+    from numbered
+    window from_end as (
+        partition by person_id, journey_from_last order by touch_ts desc, touchpoint_id desc
+        rows between unbounded preceding and current row
+    )
 ),
 not_converting as (
     select
         'open:' || person_id || ':' || cast(journey_from_last as varchar) as journey_id,
         person_id,
         false as converted,
-        array_agg(channel order by touch_ts, touchpoint_id) as path
-    from windowed
+        -- channels in time order (see converting)
+        string_to_array(regexp_replace(array_to_string(array_reverse(array_sort(array_agg(
+            lpad(cast(position_from_end as varchar), 10, '0') || channel
+        ))), ','), '(^|,)[0-9]{10}', '\1', 'g'), ',') as path
+    from with_end
     where touch_ts >= end_ts - cast({{ var("attribution_window_days") }} || ' days' as interval)
       -- ended in the reporting window: a window after the last touch, by the run date
       and cast(end_ts as date) > {{ run_date }} - ({{ var("lookback_days") }} + {{ var("attribution_window_days") }})
@@ -57,16 +96,18 @@ converting as (
         conversion_id as journey_id,
         max(person_id) as person_id,
         true as converted,
-        array_agg(channel order by touch_rank) as path
+        -- channels in time order: an ordered array_agg keeps a costly state per journey, so the
+        -- rank is written before each channel, the list sorted, and the ranks removed
+        string_to_array(regexp_replace(array_to_string(array_sort(array_agg(
+            lpad(cast(touch_rank as varchar), 10, '0') || channel
+        )), ','), '(^|,)[0-9]{10}', '\1', 'g'), ',') as path
     from int_attribution_touches
-    where touchpoint_id is not null
-      and conversion_date > {{ run_date }} - {{ var("lookback_days") }}
     group by conversion_id
-),
-journeys as (
-    select * from converting
-    union all
-    select * from not_converting
 )
-select *, array_to_string(array_sort(array_distinct(path)), ',') as channel_set
-from journeys
+select journey_id, person_id, converted, path,
+       array_to_string(array_sort(array_distinct(path)), ',') as channel_set
+from converting
+union all
+select journey_id, person_id, converted, path,
+       array_to_string(array_sort(array_distinct(path)), ',')
+from not_converting

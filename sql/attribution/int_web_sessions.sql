@@ -1,7 +1,7 @@
 -- One row per human web session: its landing (first event), the channel the channel grouping
 -- gives that landing, and the identifiers it carries. Read from the raw export because the
--- landing's referrer is not in stg_web_events; a duplicated export of an event changes neither
--- the landing nor the distinct event count.
+-- landing's referrer is not in stg_web_events; a duplicated export of an event does not change
+-- the landing.
 with sessions as (
     select
         session_id,
@@ -14,7 +14,6 @@ with sessions as (
         -- a logged-in session carries its account on every event, its e-mail hash on the first
         max(user_id) as user_id,
         max(email_sha256) as email_sha256,
-        count(distinct event_id) as events,
         -- bots never count: one bot event disqualifies the session
         bool_or(coalesce(regexp_like(user_agent, {{ var("bot_pattern") }}), false)) as is_bot
     from web_events
@@ -51,7 +50,6 @@ select
     c.channel,
     -- a tracked link names its campaign; untagged traffic gets the grouping's pseudo-campaign
     coalesce(nullif(s.utm_campaign, ''), c.default_campaign_id) as campaign_id,
-    s.events,
     s.anonymous_id,
     s.user_id,
     s.email_sha256
