@@ -658,7 +658,8 @@ pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunR
     let mut results = Vec::new();
     for name in g.order.iter().filter(|n| selected.contains(*n)) {
         let m = &g.models[name];
-        if m.settings.tests.is_empty() {
+        // An ephemeral table exists only inside a run, whose own tests checked it.
+        if m.settings.tests.is_empty() || m.settings.materialization == Materialization::Ephemeral {
             continue;
         }
         let t0 = Instant::now();
