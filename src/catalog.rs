@@ -223,7 +223,7 @@ pub async fn register_source(
         }
     }
 
-    let options = listing_options(spec.partitions.clone());
+    let options = listing_options(ctx, spec.partitions.clone());
     let table_url = ListingTableUrl::parse(url.as_str())?;
     let mut sorted: Vec<&FileFacts> = facts.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
@@ -284,8 +284,15 @@ fn check_partitions(
     Ok(())
 }
 
-pub fn listing_options(partitions: Vec<(String, DataType)>) -> ListingOptions {
-    ListingOptions::new(Arc::new(ParquetFormat::default()))
+/// Listing options for Parquet folders with the session's Parquet settings (so that, like
+/// sources, published and staged tables read strings as plain Utf8, which the memory pool
+/// accounts exactly).
+pub fn listing_options(
+    ctx: &SessionContext,
+    partitions: Vec<(String, DataType)>,
+) -> ListingOptions {
+    let format = ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone());
+    ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partitions)
 }
@@ -329,7 +336,7 @@ pub async fn register_folder(
     url: &Url,
     partitions: Vec<(String, DataType)>,
 ) -> Result<()> {
-    let options = listing_options(partitions);
+    let options = listing_options(ctx, partitions);
     let table_url = ListingTableUrl::parse(url.as_str())?;
     let schema = options.infer_schema(&ctx.state(), &table_url).await?;
     let config = ListingTableConfig::new(table_url)
