@@ -24,173 +24,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array,
-    RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use common::TestProject;
-use sha2::Digest;
+use common::raw::V::{B, D, I, M, N, S, T};
+use common::raw::{sha, write_raw};
 
 const RUN_DATE: &str = "2026-10-31";
-const EXPORT: &str = "export_date=2026-10-31";
-
-/// A raw cell: string, timestamp (RFC 3339), money in cents, date, boolean, integer, null.
-#[derive(Clone, Copy)]
-enum V<'a> {
-    S(&'a str),
-    T(&'a str),
-    M(i128),
-    D(&'a str),
-    B(bool),
-    I(i64),
-    N,
-}
-use V::{B, D, I, M, N, S, T};
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Utf8,
-    Ts,
-    Money,
-    Date,
-    Bool,
-    Int32,
-    Int64,
-}
-
-fn sha(s: &str) -> String {
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))
-}
-
-fn days(date: &str) -> i32 {
-    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("date");
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-    (d - epoch).num_days() as i32
-}
-
-/// Writes one Parquet file with exactly the declared columns (`name`, kind, nullable).
-fn write_table(p: &TestProject, rel: &str, columns: &[(&str, Kind, bool)], rows: &[Vec<V>]) {
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (i, (name, kind, nullable)) in columns.iter().enumerate() {
-        let cells = rows.iter().map(|r| r[i]);
-        let (data_type, array): (DataType, ArrayRef) = match kind {
-            Kind::Utf8 => (
-                DataType::Utf8,
-                Arc::new(StringArray::from(
-                    cells
-                        .map(|c| match c {
-                            S(s) => Some(s),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-            ),
-            Kind::Ts => (
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                Arc::new(
-                    TimestampMicrosecondArray::from(
-                        cells
-                            .map(|c| match c {
-                                T(t) => Some(common::micros(t)),
-                                _ => None,
-                            })
-                            .collect::<Vec<_>>(),
-                    )
-                    .with_timezone("UTC"),
-                ),
-            ),
-            Kind::Money => (
-                DataType::Decimal128(12, 2),
-                Arc::new(
-                    Decimal128Array::from(
-                        cells
-                            .map(|c| match c {
-                                M(m) => Some(m),
-                                _ => None,
-                            })
-                            .collect::<Vec<_>>(),
-                    )
-                    .with_precision_and_scale(12, 2)
-                    .expect("decimal"),
-                ),
-            ),
-            Kind::Date => (
-                DataType::Date32,
-                Arc::new(Date32Array::from(
-                    cells
-                        .map(|c| match c {
-                            D(d) => Some(days(d)),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-            ),
-            Kind::Bool => (
-                DataType::Boolean,
-                Arc::new(BooleanArray::from(
-                    cells
-                        .map(|c| match c {
-                            B(b) => Some(b),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-            ),
-            Kind::Int32 => (
-                DataType::Int32,
-                Arc::new(Int32Array::from(
-                    cells
-                        .map(|c| match c {
-                            I(i) => Some(i as i32),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-            ),
-            Kind::Int64 => (
-                DataType::Int64,
-                Arc::new(Int64Array::from(
-                    cells
-                        .map(|c| match c {
-                            I(i) => Some(i),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-            ),
-        };
-        fields.push(Field::new(*name, data_type, *nullable));
-        arrays.push(array);
-    }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("batch");
-    p.write_parquet(rel, &batch);
-}
 
 fn crm_contacts(p: &TestProject) {
-    use Kind::*;
-    let cols = [
-        ("contact_id", Utf8, false),
-        ("source_system", Utf8, false),
-        ("email", Utf8, true),
-        ("phone", Utf8, true),
-        ("first_name", Utf8, true),
-        ("last_name", Utf8, true),
-        ("birth_date", Date, true),
-        ("street_address", Utf8, true),
-        ("postal_code", Utf8, true),
-        ("city", Utf8, true),
-        ("country", Utf8, true),
-        ("loyalty_card_id", Utf8, true),
-        ("consent_marketing", Bool, true),
-        ("consent_updated_at", Ts, true),
-        ("created_at", Ts, false),
-        ("updated_at", Ts, false),
-    ];
     let contact = |id, system, email, first, last, card| {
         vec![
             S(id),
@@ -229,35 +70,10 @@ fn crm_contacts(p: &TestProject) {
         contact("CRM-N", "crm", "nina@example.com", "Nina", "Lambert", N),
         contact("CRM-Z", "crm", "zoe@example.com", "Zoé", "Fontaine", N),
     ];
-    write_table(
-        p,
-        &format!("raw/crm_contacts/{EXPORT}/part-0.parquet"),
-        &cols,
-        &rows,
-    );
+    write_raw(p, "crm_contacts", Some(RUN_DATE), &rows);
 }
 
 fn web_events(p: &TestProject) {
-    use Kind::*;
-    let cols = [
-        ("event_id", Utf8, false),
-        ("event_ts", Ts, false),
-        ("anonymous_id", Utf8, false),
-        ("session_id", Utf8, false),
-        ("user_id", Utf8, true),
-        ("email_sha256", Utf8, true),
-        ("event_type", Utf8, false),
-        ("page_url", Utf8, true),
-        ("referrer", Utf8, true),
-        ("utm_source", Utf8, true),
-        ("utm_medium", Utf8, true),
-        ("utm_campaign", Utf8, true),
-        ("device_type", Utf8, true),
-        ("order_id", Utf8, true),
-        ("revenue", Money, true),
-        ("currency", Utf8, true),
-        ("user_agent", Utf8, true),
-    ];
     let human = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36";
     let bot = "Mozilla/5.0 (compatible; Googlebot/2.1)";
     let (alice, eve, nina) = (
@@ -382,27 +198,10 @@ fn web_events(p: &TestProject) {
             human,
         ),
     ];
-    write_table(
-        p,
-        &format!("raw/web_events/{EXPORT}/part-0.parquet"),
-        &cols,
-        &rows,
-    );
+    write_raw(p, "web_events", Some(RUN_DATE), &rows);
 }
 
 fn ad_interactions(p: &TestProject) {
-    use Kind::*;
-    let cols = [
-        ("interaction_id", Utf8, false),
-        ("interaction_ts", Ts, false),
-        ("channel", Utf8, false),
-        ("campaign_id", Utf8, false),
-        ("interaction_type", Utf8, false),
-        ("anonymous_id", Utf8, true),
-        ("email_sha256", Utf8, true),
-        ("phone_sha256", Utf8, true),
-        ("dwell_seconds", Int32, true),
-    ];
     let hash = |who: &str| sha(&format!("{who}@example.com"));
     let (a, b, c, l, r, z) = (
         hash("alice"),
@@ -494,26 +293,10 @@ fn ad_interactions(p: &TestProject) {
         ),
         open("z-1", "2026-10-15T08:00:00Z", "cmp-e", &z),
     ];
-    write_table(
-        p,
-        &format!("raw/ad_interactions/{EXPORT}/part-0.parquet"),
-        &cols,
-        &rows,
-    );
+    write_raw(p, "ad_interactions", Some(RUN_DATE), &rows);
 }
 
 fn orders(p: &TestProject) {
-    use Kind::*;
-    let cols = [
-        ("order_id", Utf8, false),
-        ("order_ts", Ts, false),
-        ("customer_id", Utf8, true),
-        ("email", Utf8, true),
-        ("anonymous_id", Utf8, true),
-        ("amount", Money, false),
-        ("currency", Utf8, false),
-        ("status", Utf8, false),
-    ];
     let order = |id, ts, email, cookie, cents, status| {
         vec![
             S(id),
@@ -576,26 +359,10 @@ fn orders(p: &TestProject) {
             "completed",
         ),
     ];
-    write_table(
-        p,
-        &format!("raw/orders/{EXPORT}/part-0.parquet"),
-        &cols,
-        &rows,
-    );
+    write_raw(p, "orders", Some(RUN_DATE), &rows);
 }
 
 fn pos_transactions(p: &TestProject) {
-    use Kind::*;
-    let cols = [
-        ("transaction_id", Utf8, false),
-        ("transaction_ts", Ts, false),
-        ("store_id", Utf8, false),
-        ("loyalty_card_id", Utf8, true),
-        ("receipt_email", Utf8, true),
-        ("phone", Utf8, true),
-        ("amount", Money, false),
-        ("currency", Utf8, false),
-    ];
     let rows = vec![
         // Léa's card; 20 € of it refunded three days later. The tickets' times span whole days
         // (first at midnight, last just before): over a range of times that does not,
@@ -644,26 +411,10 @@ fn pos_transactions(p: &TestProject) {
             S("EUR"),
         ],
     ];
-    write_table(
-        p,
-        &format!("raw/pos_transactions/{EXPORT}/part-0.parquet"),
-        &cols,
-        &rows,
-    );
+    write_raw(p, "pos_transactions", Some(RUN_DATE), &rows);
 }
 
 fn purchase_registrations(p: &TestProject) {
-    use Kind::*;
-    let cols = [
-        ("registration_id", Utf8, false),
-        ("registered_at", Ts, false),
-        ("email", Utf8, false),
-        ("purchase_date", Date, false),
-        ("retailer", Utf8, false),
-        ("product_sku", Utf8, false),
-        ("amount", Money, true),
-        ("incentive", Utf8, false),
-    ];
     let rows = vec![vec![
         S("r-b"),
         T("2026-10-22T18:00:00Z"),
@@ -674,26 +425,10 @@ fn purchase_registrations(p: &TestProject) {
         M(20000),
         S("warranty_extension"),
     ]];
-    write_table(
-        p,
-        &format!("raw/purchase_registrations/{EXPORT}/part-0.parquet"),
-        &cols,
-        &rows,
-    );
+    write_raw(p, "purchase_registrations", Some(RUN_DATE), &rows);
 }
 
 fn campaign_spend(p: &TestProject) {
-    use Kind::*;
-    let cols = [
-        ("spend_date", Date, false),
-        ("channel", Utf8, false),
-        ("campaign_id", Utf8, false),
-        ("campaign_name", Utf8, false),
-        ("spend", Money, false),
-        ("currency", Utf8, false),
-        ("impressions", Int64, true),
-        ("clicks", Int64, true),
-    ];
     let spend = |date, channel, campaign, cents, impressions, clicks| {
         vec![
             D(date),
@@ -714,24 +449,13 @@ fn campaign_spend(p: &TestProject) {
         // E-mail costs nothing.
         spend("2026-10-14", "email", "cmp-e", 0, 10, 0),
     ];
-    write_table(
-        p,
-        &format!("raw/campaign_spend/{EXPORT}/part-0.parquet"),
-        &cols,
-        &rows,
-    );
+    write_raw(p, "campaign_spend", Some(RUN_DATE), &rows);
 }
 
 fn suppression_list(p: &TestProject) {
-    use Kind::*;
-    let cols = [
-        ("identifier_type", Utf8, false),
-        ("identifier_value", Utf8, false),
-        ("requested_at", Ts, false),
-    ];
     let zoe = sha("zoe@example.com");
     let rows = vec![vec![S("email_sha256"), S(&zoe), T("2026-10-30T00:00:00Z")]];
-    write_table(p, "raw/suppression_list/part-0.parquet", &cols, &rows);
+    write_raw(p, "suppression_list", None, &rows);
 }
 
 fn project() -> TestProject {
@@ -783,78 +507,12 @@ fn run(p: &TestProject, extra: &[&str]) {
     }
 }
 
-/// Runs `sql` over every published table, partition columns included (from each table's
-/// commit record), as a BI tool reading the Hive folders would.
-fn query(p: &TestProject, sql: &str) -> Vec<RecordBatch> {
-    let wh = p.path().join("warehouse");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let ctx = datafusion::prelude::SessionContext::new();
-        for entry in std::fs::read_dir(&wh).expect("warehouse").flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let commit = entry.path().join("_parcours_commit.json");
-            if name.starts_with('_') || !commit.exists() {
-                continue;
-            }
-            let record: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(commit).expect("commit"))
-                    .expect("json");
-            let mut options = datafusion::prelude::ParquetReadOptions::default();
-            if let Some(column) = record["partition_by"].as_str() {
-                options =
-                    options.table_partition_cols(vec![(column.to_string(), DataType::Date32)]);
-            }
-            ctx.register_parquet(&name, entry.path().to_string_lossy().as_ref(), options)
-                .await
-                .expect("register");
-        }
-        ctx.sql(sql)
-            .await
-            .expect("sql")
-            .collect()
-            .await
-            .expect("collect")
-    })
-}
-
-/// Rows of a query, every cell rendered as text ("" for null).
-fn rows(p: &TestProject, sql: &str) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    for batch in query(p, sql) {
-        let columns: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(|c| cast(c, &DataType::Utf8).expect("cast"))
-            .collect();
-        for row in 0..batch.num_rows() {
-            out.push(
-                columns
-                    .iter()
-                    .map(|c| {
-                        let c = c.as_string::<i32>();
-                        if c.is_valid(row) {
-                            c.value(row).to_string()
-                        } else {
-                            String::new()
-                        }
-                    })
-                    .collect(),
-            );
-        }
-    }
-    out
-}
-
-/// `model → [(touchpoint_id, channel, credit)]` of one conversion, touches in id order.
 fn credits(p: &TestProject, conversion: &str) -> BTreeMap<String, Vec<(String, String, f64)>> {
     let mut by_model: BTreeMap<String, Vec<(String, String, f64)>> = BTreeMap::new();
-    for r in rows(
-        p,
-        &format!(
-            "select model, touchpoint_id, channel, credit from fct_attribution
+    for r in p.query_rows(&format!(
+        "select model, touchpoint_id, channel, credit from fct_attribution
              where conversion_id = '{conversion}' order by model, touchpoint_id"
-        ),
-    ) {
+    )) {
         by_model.entry(r[0].clone()).or_default().push((
             r[1].clone(),
             r[2].clone(),
@@ -898,7 +556,8 @@ fn attribution_models_on_hand_made_journeys() {
 
     // Touches: Alice's click and its tracked landing are one touch; the bot, the e-mail send and
     // the impressions are none; Zoé is gone.
-    let touches: Vec<String> = rows(&p, "select touchpoint_id from fct_touchpoint order by 1")
+    let touches: Vec<String> = p
+        .query_rows("select touchpoint_id from fct_touchpoint order by 1")
         .into_iter()
         .map(|r| r[0].clone())
         .collect();
@@ -921,8 +580,7 @@ fn attribution_models_on_hand_made_journeys() {
         "{touches:?}"
     );
     assert_eq!(
-        rows(
-            &p,
+        p.query_rows(
             "select channel, campaign_id, source from fct_touchpoint
              where touchpoint_id in ('ad:a-click', 'web:s-a3') order by touchpoint_id"
         ),
@@ -932,8 +590,7 @@ fn attribution_models_on_hand_made_journeys() {
     // Conversions: types, revenue net of refunds, offline flags; no cancelled, returned or
     // erased person's order.
     assert_eq!(
-        rows(
-            &p,
+        p.query_rows(
             "select conversion_id, conversion_type, cast(revenue as varchar), is_offline,
                     cast(conversion_ts as varchar)
              from fct_conversion order by conversion_id"
@@ -1036,8 +693,7 @@ fn attribution_models_on_hand_made_journeys() {
     // φ_D = 1/3 + 1/6·1/5 + 1/6 + 1/3·1/5 = 0.6. The click earns nothing: no row.
     assert_credits(&alice, "shapley", &[(open, 0.4), (visit, 0.6)]);
     // Every model shares the order's 100 € in full.
-    for r in rows(
-        &p,
+    for r in p.query_rows(
         "select model, sum(attributed_revenue) from fct_attribution
          where conversion_id = 'o-a' group by model",
     ) {
@@ -1071,13 +727,10 @@ fn attribution_models_on_hand_made_journeys() {
 
     // Dave (and the cash ticket): no touch, one direct row per model.
     for conversion in ["o-d", "t-cash"] {
-        let got = rows(
-            &p,
-            &format!(
-                "select model, coalesce(touchpoint_id, 'none'), channel, credit
+        let got = p.query_rows(&format!(
+            "select model, coalesce(touchpoint_id, 'none'), channel, credit
                  from fct_attribution where conversion_id = '{conversion}' order by model"
-            ),
-        );
+        ));
         let mut models: Vec<&str> = MODELS.to_vec();
         models.sort();
         let expected: Vec<Vec<String>> = models
@@ -1095,8 +748,7 @@ fn attribution_models_on_hand_made_journeys() {
         }
     }
     assert_eq!(
-        rows(
-            &p,
+        p.query_rows(
             "select cast(offline_revenue as varchar) as revenue,
                     cast(offline_revenue_with_online_touch as varchar) as touched, round(share, 6)
              from rpt_offline_influence order by offline_revenue"
@@ -1121,18 +773,16 @@ fn attribution_models_on_hand_made_journeys() {
         ("fct_conversion", "conversion_id"),
         ("fct_attribution", "conversion_id"),
     ] {
-        let n = rows(
-            &p,
-            &format!("select count(*) from {table} where {column} in ('ad:z-1', 'o-z')"),
-        );
+        let n = p.query_rows(&format!(
+            "select count(*) from {table} where {column} in ('ad:z-1', 'o-z')"
+        ));
         assert_eq!(n, [["0"]], "{table}");
     }
 
     // Channel report over the 8 conversions: shares of each model sum to 1. Under markov, e-mail
     // earns Alice's 9/15, Bob's, Carol's, Léa's and Rémy's conversions; direct Alice's 4/15,
     // Eve's lead, and Dave's and the cash ticket's untouched conversions.
-    for r in rows(
-        &p,
+    for r in p.query_rows(
         "select model, sum(share), sum(conversions) from rpt_attribution_channel group by model",
     ) {
         assert!(
@@ -1144,14 +794,14 @@ fn attribution_models_on_hand_made_journeys() {
             "{r:?}"
         );
     }
-    let markov: Vec<(String, f64)> = rows(
-        &p,
-        "select channel, conversions from rpt_attribution_channel
+    let markov: Vec<(String, f64)> = p
+        .query_rows(
+            "select channel, conversions from rpt_attribution_channel
          where model = 'markov' order by channel",
-    )
-    .into_iter()
-    .map(|r| (r[0].clone(), r[1].parse().expect("conversions")))
-    .collect();
+        )
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().expect("conversions")))
+        .collect();
     let expected = [
         ("direct", 3.0 + 4.0 / 15.0),
         ("email", 4.0 + 9.0 / 15.0),
@@ -1165,9 +815,7 @@ fn attribution_models_on_hand_made_journeys() {
 
     // ROI on 10-14, the day of Alice's order: paid search spent 12 € and reported no click
     // (cpc null), the campaign that converted nobody has no cpa, e-mail cost nothing (no roas).
-    let roi = rows(
-        &p,
-        "select campaign_id, cast(spend as varchar), cast(conversions as varchar),
+    let roi = p.query_rows("select campaign_id, cast(spend as varchar), cast(conversions as varchar),
                 cast(cpc as varchar), cast(cpl as varchar), cast(cpa as varchar), cast(roas as varchar)
          from agg_channel_performance
          where date = '2026-10-14' and model = 'last_non_direct' order by campaign_id",
@@ -1181,8 +829,7 @@ fn attribution_models_on_hand_made_journeys() {
         ],
         "{roi:?}"
     );
-    let roi = rows(
-        &p,
+    let roi = p.query_rows(
         "select campaign_id, cast(spend as varchar), cast(conversions as varchar),
                 cast(cpa as varchar), cast(roas as varchar)
          from agg_channel_performance
@@ -1194,8 +841,7 @@ fn attribution_models_on_hand_made_journeys() {
     // 3·1 + 2·2 = 7; the week before, an open with 30 s of attention, 1 + 30/30 = 2; velocity
     // = 7 − (2 + 0 + 0 + 0)/4.
     assert_eq!(
-        rows(
-            &p,
+        p.query_rows(
             "select opens, clicks, sessions, engagement_score, velocity from fct_engagement
              where person_id = (select person_id from fct_conversion where conversion_id = 'o-a')
              order by engagement_score"
@@ -1222,8 +868,7 @@ fn impressions_count_only_within_the_view_through_window() {
         ],
     );
     assert_eq!(
-        rows(
-            &p,
+        p.query_rows(
             "select touchpoint_id, is_view_through from fct_touchpoint
              where touchpoint_id like 'ad:a-%' order by 1"
         ),

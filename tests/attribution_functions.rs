@@ -4,52 +4,18 @@
 //! documented join from Shapley weights back to journeys. Expected values
 //! are the hand-derived ones of the unit tests in `src/functions/`.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::sql::{context, rows};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListBuilder, RecordBatch, StringArray,
-    StringViewBuilder,
+    BooleanArray, Int64Array, ListBuilder, RecordBatch, StringArray, StringViewBuilder,
 };
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use parcours::functions::aggregate_udfs;
-
-fn context(target_partitions: usize) -> SessionContext {
-    let config = SessionConfig::new().with_target_partitions(target_partitions);
-    let ctx = SessionContext::new_with_config(config);
-    for udaf in aggregate_udfs() {
-        ctx.register_udaf(udaf);
-    }
-    ctx
-}
-
-/// Runs `sql` and returns every cell rendered as an optional string.
-async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    let mut out = Vec::new();
-    for batch in batches {
-        let columns: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(|c| cast(c, &DataType::Utf8))
-            .collect::<std::result::Result<_, _>>()?;
-        for row in 0..batch.num_rows() {
-            out.push(
-                columns
-                    .iter()
-                    .map(|c| {
-                        let c = c.as_string::<i32>();
-                        c.is_valid(row).then(|| c.value(row).to_string())
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(out)
-}
+use datafusion::prelude::SessionContext;
 
 /// Asserts that `got` has the text columns and, in its last column, the
 /// numbers of `expected`, the numbers within 1e-9.

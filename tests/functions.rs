@@ -2,56 +2,19 @@
 //! a DataFusion `SessionContext` and exercised through real queries, on all
 //! string encodings Parquet can hand us and under several partitionings.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::sql::{context, rows};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, LargeStringArray, RecordBatch, StringArray,
-    StringViewArray,
+    Array, Float64Array, LargeStringArray, RecordBatch, StringArray, StringViewArray,
 };
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use parcours::functions::{aggregate_udfs, scalar_udfs};
+use datafusion::prelude::SessionContext;
 use sha2::{Digest, Sha256};
-
-fn context(target_partitions: usize) -> SessionContext {
-    let config = SessionConfig::new().with_target_partitions(target_partitions);
-    let ctx = SessionContext::new_with_config(config);
-    for udf in scalar_udfs() {
-        ctx.register_udf(udf);
-    }
-    for udaf in aggregate_udfs() {
-        ctx.register_udaf(udaf);
-    }
-    ctx
-}
-
-/// Runs `sql` and returns every cell rendered as an optional string.
-async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    let mut out = Vec::new();
-    for batch in batches {
-        let columns: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(|c| cast(c, &DataType::Utf8))
-            .collect::<std::result::Result<_, _>>()?;
-        for row in 0..batch.num_rows() {
-            out.push(
-                columns
-                    .iter()
-                    .map(|c| {
-                        let c = c.as_string::<i32>();
-                        c.is_valid(row).then(|| c.value(row).to_string())
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(out)
-}
 
 /// The single value of a one-row, one-column query.
 async fn one(ctx: &SessionContext, sql: &str) -> Result<Option<String>> {

@@ -6,262 +6,25 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array,
-    RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use common::{TestProject, micros, reference_project};
-use sha2::{Digest, Sha256};
-
-/// A cell of a hand-made raw row.
-#[derive(Clone, Copy)]
-enum V {
-    N,
-    S(&'static str),
-    D(&'static str),
-    T(&'static str),
-    M(i128),
-    B(bool),
-    I(i64),
-}
-use V::*;
-
-fn ts() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-fn utf8(names: &[&str]) -> Vec<(String, DataType)> {
-    names
-        .iter()
-        .map(|n| (n.to_string(), DataType::Utf8))
-        .collect()
-}
-
-/// The declared schema of each raw export, as in pipelines.yaml.
-fn schema_of(table: &str) -> Vec<(String, DataType)> {
-    let m = DataType::Decimal128(12, 2);
-    let mut s = Vec::new();
-    let mut push = |cols: Vec<(String, DataType)>| s.extend(cols);
-    match table {
-        "crm_contacts" => {
-            push(utf8(&[
-                "contact_id",
-                "source_system",
-                "email",
-                "phone",
-                "first_name",
-                "last_name",
-            ]));
-            push(vec![("birth_date".into(), DataType::Date32)]);
-            push(utf8(&[
-                "street_address",
-                "postal_code",
-                "city",
-                "country",
-                "loyalty_card_id",
-            ]));
-            push(vec![
-                ("consent_marketing".into(), DataType::Boolean),
-                ("consent_updated_at".into(), ts()),
-                ("created_at".into(), ts()),
-                ("updated_at".into(), ts()),
-            ]);
-        }
-        "web_events" => {
-            push(utf8(&["event_id"]));
-            push(vec![("event_ts".into(), ts())]);
-            push(utf8(&[
-                "anonymous_id",
-                "session_id",
-                "user_id",
-                "email_sha256",
-                "event_type",
-                "page_url",
-                "referrer",
-                "utm_source",
-                "utm_medium",
-                "utm_campaign",
-                "device_type",
-                "order_id",
-            ]));
-            push(vec![("revenue".into(), m)]);
-            push(utf8(&["currency", "user_agent"]));
-        }
-        "ad_interactions" => {
-            push(utf8(&["interaction_id"]));
-            push(vec![("interaction_ts".into(), ts())]);
-            push(utf8(&[
-                "channel",
-                "campaign_id",
-                "interaction_type",
-                "anonymous_id",
-                "email_sha256",
-                "phone_sha256",
-            ]));
-            push(vec![("dwell_seconds".into(), DataType::Int32)]);
-        }
-        "orders" => {
-            push(utf8(&["order_id"]));
-            push(vec![("order_ts".into(), ts())]);
-            push(utf8(&["customer_id", "email", "anonymous_id"]));
-            push(vec![("amount".into(), m)]);
-            push(utf8(&["currency", "status"]));
-        }
-        "pos_transactions" => {
-            push(utf8(&["transaction_id"]));
-            push(vec![("transaction_ts".into(), ts())]);
-            push(utf8(&[
-                "store_id",
-                "loyalty_card_id",
-                "receipt_email",
-                "phone",
-            ]));
-            push(vec![("amount".into(), m)]);
-            push(utf8(&["currency"]));
-        }
-        "purchase_registrations" => {
-            push(utf8(&["registration_id"]));
-            push(vec![("registered_at".into(), ts())]);
-            push(utf8(&["email"]));
-            push(vec![("purchase_date".into(), DataType::Date32)]);
-            push(utf8(&["retailer", "product_sku"]));
-            push(vec![("amount".into(), m)]);
-            push(utf8(&["incentive"]));
-        }
-        "campaign_spend" => {
-            push(vec![("spend_date".into(), DataType::Date32)]);
-            push(utf8(&["channel", "campaign_id", "campaign_name"]));
-            push(vec![("spend".into(), m)]);
-            push(utf8(&["currency"]));
-            push(vec![
-                ("impressions".into(), DataType::Int64),
-                ("clicks".into(), DataType::Int64),
-            ]);
-        }
-        "suppression_list" => {
-            push(utf8(&["identifier_type", "identifier_value"]));
-            push(vec![("requested_at".into(), ts())]);
-        }
-        other => panic!("no schema for {other}"),
-    }
-    s
-}
-
-fn days(date: &str) -> i32 {
-    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("date");
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-    (d - epoch).num_days() as i32
-}
-
-/// Writes `rows` of raw export `table` under `raw/<table>/[export_date=<date>/]<file>`.
-fn write_raw(p: &TestProject, table: &str, export_date: Option<&str>, rows: &[Vec<V>]) {
-    let schema = schema_of(table);
-    let mut cols: Vec<ArrayRef> = Vec::new();
-    for (i, (name, ty)) in schema.iter().enumerate() {
-        let cells = rows.iter().map(|r| {
-            assert_eq!(r.len(), schema.len(), "{table}: row width");
-            r[i]
-        });
-        let col: ArrayRef = match ty {
-            DataType::Utf8 => Arc::new(
-                cells
-                    .map(|c| match c {
-                        S(s) => Some(s),
-                        N => None,
-                        _ => panic!("{table}.{name}: text expected"),
-                    })
-                    .collect::<StringArray>(),
-            ),
-            DataType::Date32 => Arc::new(
-                cells
-                    .map(|c| match c {
-                        D(d) => Some(days(d)),
-                        N => None,
-                        _ => panic!("{table}.{name}: date expected"),
-                    })
-                    .collect::<Date32Array>(),
-            ),
-            DataType::Timestamp(..) => Arc::new(
-                cells
-                    .map(|c| match c {
-                        T(t) => Some(micros(t)),
-                        N => None,
-                        _ => panic!("{table}.{name}: timestamp expected"),
-                    })
-                    .collect::<TimestampMicrosecondArray>()
-                    .with_timezone("UTC"),
-            ),
-            DataType::Decimal128(..) => Arc::new(
-                cells
-                    .map(|c| match c {
-                        M(v) => Some(v),
-                        N => None,
-                        _ => panic!("{table}.{name}: money expected"),
-                    })
-                    .collect::<Decimal128Array>()
-                    .with_precision_and_scale(12, 2)
-                    .expect("decimal"),
-            ),
-            DataType::Boolean => Arc::new(
-                cells
-                    .map(|c| match c {
-                        B(b) => Some(b),
-                        N => None,
-                        _ => panic!("{table}.{name}: boolean expected"),
-                    })
-                    .collect::<BooleanArray>(),
-            ),
-            DataType::Int32 => Arc::new(
-                cells
-                    .map(|c| match c {
-                        I(v) => Some(v as i32),
-                        N => None,
-                        _ => panic!("{table}.{name}: integer expected"),
-                    })
-                    .collect::<Int32Array>(),
-            ),
-            DataType::Int64 => Arc::new(
-                cells
-                    .map(|c| match c {
-                        I(v) => Some(v),
-                        N => None,
-                        _ => panic!("{table}.{name}: integer expected"),
-                    })
-                    .collect::<Int64Array>(),
-            ),
-            other => panic!("unsupported type {other}"),
-        };
-        cols.push(col);
-    }
-    let fields: Vec<Field> = schema
-        .iter()
-        .map(|(n, t)| Field::new(n, t.clone(), true))
-        .collect();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("batch");
-    let rel = match export_date {
-        Some(d) => format!("raw/{table}/export_date={d}/part-0.parquet"),
-        None => format!("raw/{table}/part-0.parquet"),
-    };
-    p.write_parquet(&rel, &batch);
-}
+use common::raw::V::{self, B, D, I, M, N, S, T};
+use common::raw::{sha, write_raw};
+use common::{TestProject, reference_project};
 
 /// A CRM row: id, system, e-mail, phone, first, last, birth, street, postal, loyalty card.
 #[allow(clippy::too_many_arguments)]
 fn contact(
     id: &'static str,
     system: &'static str,
-    email: V,
-    phone: V,
+    email: V<'static>,
+    phone: V<'static>,
     first: &'static str,
     last: &'static str,
-    birth: V,
-    street: V,
-    postal: V,
-    card: V,
-) -> Vec<V> {
+    birth: V<'static>,
+    street: V<'static>,
+    postal: V<'static>,
+    card: V<'static>,
+) -> Vec<V<'static>> {
     let city = if matches!(postal, N) { N } else { S("Paris") };
     vec![
         S(id),
@@ -288,7 +51,7 @@ fn login(
     cookie: &'static str,
     user: &'static str,
     at: &'static str,
-) -> Vec<V> {
+) -> Vec<V<'static>> {
     vec![
         S(event),
         T(at),
@@ -310,7 +73,13 @@ fn login(
     ]
 }
 
-fn order(id: &'static str, customer: V, email: V, cookie: V, cents: i128) -> Vec<V> {
+fn order(
+    id: &'static str,
+    customer: V<'static>,
+    email: V<'static>,
+    cookie: V<'static>,
+    cents: i128,
+) -> Vec<V<'static>> {
     vec![
         S(id),
         T("2026-10-20T12:00:00Z"),
@@ -323,7 +92,13 @@ fn order(id: &'static str, customer: V, email: V, cookie: V, cents: i128) -> Vec
     ]
 }
 
-fn till(id: &'static str, card: V, receipt: V, phone: V, cents: i128) -> Vec<V> {
+fn till(
+    id: &'static str,
+    card: V<'static>,
+    receipt: V<'static>,
+    phone: V<'static>,
+    cents: i128,
+) -> Vec<V<'static>> {
     vec![
         S(id),
         T("2026-10-21T15:00:00Z"),
@@ -339,6 +114,8 @@ fn till(id: &'static str, card: V, receipt: V, phone: V, cents: i128) -> Vec<V> 
 /// The first night's exports (export_date 2026-10-30) and the sources that need a file.
 fn first_night(p: &TestProject) {
     let day = Some("2026-10-30");
+    let alice_email = sha("alice.martin@example.com");
+    let ivy_email = sha("ivy.roux@example.com");
     write_raw(
         p,
         "crm_contacts",
@@ -546,7 +323,7 @@ fn first_night(p: &TestProject) {
             S("cmp-1"),
             S("open"),
             N,
-            S(*ALICE_EMAIL_SHA),
+            S(&alice_email),
             N,
             N,
         ]],
@@ -612,7 +389,7 @@ fn first_night(p: &TestProject) {
         None,
         &[vec![
             S("email_sha256"),
-            S(*IVY_EMAIL_SHA),
+            S(&ivy_email),
             T("2026-10-25T00:00:00Z"),
         ]],
     );
@@ -656,15 +433,6 @@ fn second_night(p: &TestProject) {
     }
 }
 
-fn sha(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-static ALICE_EMAIL_SHA: std::sync::LazyLock<&'static str> =
-    std::sync::LazyLock::new(|| Box::leak(sha("alice.martin@example.com").into_boxed_str()));
-static IVY_EMAIL_SHA: std::sync::LazyLock<&'static str> =
-    std::sync::LazyLock::new(|| Box::leak(sha("ivy.roux@example.com").into_boxed_str()));
-
 /// Runs the reference pipeline on the project's raw folder.
 fn run(p: &TestProject, date: &str) -> common::Output {
     let out = p.run(&[
@@ -687,14 +455,10 @@ fn run(p: &TestProject, date: &str) -> common::Output {
 
 /// identifier -> person_id, from the published bridge.
 fn bridge(p: &TestProject) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for b in p.query("select identifier_type, identifier_value, person_id from bridge_identity") {
-        let (t, v, id) = (texts(b.column(0)), texts(b.column(1)), texts(b.column(2)));
-        for i in 0..b.num_rows() {
-            out.insert(format!("{}:{}", t[i], v[i]), id[i].clone());
-        }
-    }
-    out
+    p.query_rows("select identifier_type, identifier_value, person_id from bridge_identity")
+        .into_iter()
+        .map(|r| (format!("{}:{}", r[0], r[1]), r[2].clone()))
+        .collect()
 }
 
 fn person<'a>(b: &'a BTreeMap<String, String>, node: &str) -> &'a str {
@@ -702,22 +466,7 @@ fn person<'a>(b: &'a BTreeMap<String, String>, node: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{node} is not in bridge_identity: {b:#?}"))
 }
 
-/// A column as text (DataFusion may hand back Utf8View), nulls as "".
-fn texts(c: &ArrayRef) -> Vec<String> {
-    let c = arrow::compute::cast(c, &DataType::Utf8).expect("cast");
-    let s = c.as_string::<i32>();
-    (0..s.len())
-        .map(|i| {
-            if s.is_valid(i) {
-                s.value(i).to_string()
-            } else {
-                String::new()
-            }
-        })
-        .collect()
-}
-
-/// Every text cell of every published table.
+/// Every non-null cell of every published table, as text.
 fn all_text(p: &TestProject) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let wh = p.path().join("warehouse");
@@ -726,16 +475,12 @@ fn all_text(p: &TestProject) -> Vec<(String, String)> {
         if table.starts_with('_') {
             continue;
         }
-        for b in p.query(&format!("select * from {table}")) {
-            for c in b.columns() {
-                let c = arrow::compute::cast(c, &DataType::Utf8).expect("cast");
-                let s = c.as_string::<i32>();
-                for i in 0..s.len() {
-                    if s.is_valid(i) {
-                        out.push((table.clone(), s.value(i).to_string()));
-                    }
-                }
-            }
+        for row in p.query_rows(&format!("select * from {table}")) {
+            out.extend(
+                row.into_iter()
+                    .filter(|c| !c.is_empty())
+                    .map(|c| (table.clone(), c)),
+            );
         }
     }
     out
@@ -765,11 +510,11 @@ fn rules_guards_erasure_and_stable_ids() {
         assert_eq!(person(&b, node), alice, "{node} should be Alice");
     }
     let rules: BTreeSet<String> = p
-        .query(&format!(
+        .query_rows(&format!(
             "select distinct match_rule from bridge_identity where person_id = '{alice}'"
         ))
-        .iter()
-        .flat_map(|b| texts(b.column(0)))
+        .into_iter()
+        .map(|r| r[0].clone())
         .collect();
     for rule in ["account", "order_customer", "loyalty_card", "email"] {
         assert!(rules.contains(rule), "rule {rule} missing in {rules:?}");
@@ -822,6 +567,7 @@ fn rules_guards_erasure_and_stable_ids() {
     assert_ne!(j1, j2);
 
     // Erasure: nothing of Ivy in any curated table.
+    let ivy_email = sha("ivy.roux@example.com");
     let ivy_phone = sha("+33699887766");
     let text = all_text(&p);
     for (table, cell) in &text {
@@ -830,7 +576,7 @@ fn rules_guards_erasure_and_stable_ids() {
             "O-I1",
             "T-I1",
             "ck-i1",
-            *IVY_EMAIL_SHA,
+            ivy_email.as_str(),
             ivy_phone.as_str(),
         ] {
             assert!(

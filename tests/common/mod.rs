@@ -3,12 +3,15 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+pub mod sql;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
@@ -205,22 +208,25 @@ impl TestProject {
         out
     }
 
-    /// Runs a query over the published warehouse with DataFusion (as a BI tool would).
+    /// Runs a query over every published table with DataFusion, partition columns included
+    /// (named by each table's commit record), as a BI tool reading the Hive folders would.
     pub fn query(&self, sql: &str) -> Vec<RecordBatch> {
         let wh = self.path().join("warehouse");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
             let ctx = datafusion::prelude::SessionContext::new();
-            for entry in std::fs::read_dir(&wh).expect("warehouse") {
-                let entry = entry.expect("entry");
+            for entry in std::fs::read_dir(&wh).expect("warehouse").flatten() {
                 let name = entry.file_name().to_string_lossy().to_string();
-                if name.starts_with('_') || !entry.path().is_dir() {
+                let commit = entry.path().join("_parcours_commit.json");
+                if name.starts_with('_') || !commit.exists() {
                     continue;
                 }
+                let record: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(commit).expect("commit"))
+                        .expect("json");
                 let mut opts = datafusion::prelude::ParquetReadOptions::default();
-                if name == "fct_orders" {
-                    opts = opts
-                        .table_partition_cols(vec![("order_date".to_string(), DataType::Date32)]);
+                if let Some(column) = record["partition_by"].as_str() {
+                    opts = opts.table_partition_cols(vec![(column.to_string(), DataType::Date32)]);
                 }
                 ctx.register_parquet(&name, entry.path().to_string_lossy().as_ref(), opts)
                     .await
@@ -233,6 +239,34 @@ impl TestProject {
                 .await
                 .expect("collect")
         })
+    }
+
+    /// A query's rows, every cell rendered as text ("" for null).
+    pub fn query_rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for batch in self.query(sql) {
+            let columns: Vec<ArrayRef> = batch
+                .columns()
+                .iter()
+                .map(|c| arrow::compute::cast(c, &DataType::Utf8).expect("cast"))
+                .collect();
+            for row in 0..batch.num_rows() {
+                out.push(
+                    columns
+                        .iter()
+                        .map(|c| {
+                            let c = c.as_string::<i32>();
+                            if c.is_valid(row) {
+                                c.value(row).to_string()
+                            } else {
+                                String::new()
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        out
     }
 
     /// A query's result as text lines (pretty table), for exact comparisons.
