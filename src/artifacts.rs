@@ -16,7 +16,9 @@ fn write_json(project: &Project, file: &str, value: &Value) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
     let path = dir.join(file);
-    let tmp = dir.join(format!(".{file}.tmp"));
+    // Per process: two runs of one project (say, one waiting for the lease) must not rename
+    // each other's half-written file away.
+    let tmp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
     let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
     std::fs::write(&tmp, text)
         .and_then(|_| std::fs::rename(&tmp, &path))
@@ -36,6 +38,9 @@ pub fn manifest(project: &Project, prepared: Option<&Prepared>) -> Value {
                     "path": m.path,
                     "materialization": m.settings.materialization,
                     "partition_by": m.settings.partition_by,
+                    "full_history": m.full_history(),
+                    "full_history_from": m.full_history_from,
+                    "windowed": m.is_windowed(),
                     "description": m.settings.description,
                     "tags": m.settings.tags,
                     "depends_on": { "models": m.models, "sources": m.sources },
@@ -60,8 +65,10 @@ pub fn manifest(project: &Project, prepared: Option<&Prepared>) -> Value {
                     "path": s.path,
                     "description": s.description,
                     "partitions": s.partitions.iter().map(|(c, t)| json!({"name": c, "type": crate::config::datatype::display(t)})).collect::<Vec<_>>(),
+                    "as_of": s.as_of,
                     "url": info.map(|i| i.url.to_string()),
                     "files": info.map(|i| i.files),
+                    "later_files": info.map(|i| i.later_files),
                     "rows": info.map(|i| i.rows),
                     "schema": info.map(|i| columns_of(&i.schema)),
                 }),
@@ -73,6 +80,8 @@ pub fn manifest(project: &Project, prepared: Option<&Prepared>) -> Value {
         "project": project.config.name,
         "generated_at": chrono::Utc::now().to_rfc3339(),
         "run_id": project.run_id,
+        "run_date": project.run_date.to_string(),
+        "window_start": project.window_start.to_string(),
         "order": g.order,
         "models": models,
         "sources": sources,

@@ -1,18 +1,24 @@
 //! The catalog: which tables a query can name. Sources are registered from their storage roots
 //! after every file's Parquet footer has been read and checked against the declared schema, so a
 //! missing folder, a corrupt file or a drifted column is reported by name before any model runs.
+//! A source with an `as_of` partition is read as of the run date: files exported later are
+//! neither checked nor read, so a backfill of night D sees the exports as they were on D.
 //! Published models are registered from the warehouse.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionContext, ident, lit};
+use datafusion::scalar::ScalarValue;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -33,6 +39,8 @@ pub struct SourceInfo {
     pub rows: u64,
     pub bytes: u64,
     pub schema: SchemaRef,
+    /// Files left out because their `as_of` partition is after the run date.
+    pub later_files: usize,
 }
 
 /// One Parquet file's footer facts.
@@ -118,23 +126,70 @@ pub async fn read_footer(
     })
 }
 
-/// Checks and registers `spec` as a table named after the source.
+/// Checks and registers `spec` as a table named after the source, as of `run_date`.
 pub async fn register_source(
     ctx: &SessionContext,
     spec: &SourceSpec,
     root: &StorageRoot,
+    run_date: NaiveDate,
 ) -> Result<SourceInfo> {
     let name = &spec.name;
     let url = root.folder_url(&spec.path)?;
     let prefix = root.path(&spec.path);
-    let files = list_parquet(&root.store, &prefix)
+    let mut files = list_parquet(&root.store, &prefix)
         .await
         .map_err(|e| Error::storage(&root.name, format!("cannot list {url}: {e}")))?;
+    // A folder parcours publishes (another project's table, last night's bridge): only the
+    // files its commit record lists are live; others are a crashed run's leftovers.
+    let record = match crate::publish::read_commit(root, &spec.path).await {
+        Ok(Some(r)) if r.partition_by.is_none() => Some(r),
+        _ => None,
+    };
+    if let Some(record) = &record {
+        let live: BTreeSet<&str> = record.files.iter().map(|f| f.path.as_str()).collect();
+        files.retain(|m| live.contains(relative_segments(&m.location, &prefix).join("/").as_str()));
+    }
+    let mut later_files = 0;
+    if let Some(col) = &spec.as_of {
+        let mut kept = Vec::with_capacity(files.len());
+        for m in files {
+            let value = relative_segments(&m.location, &prefix)
+                .into_iter()
+                .find_map(|seg| seg.strip_prefix(&format!("{col}=")).map(str::to_string));
+            match value {
+                // check_partitions names a file outside the partition folders below
+                None => kept.push(m),
+                Some(v) => match crate::config::parse_date(&v) {
+                    Some(d) if d <= run_date => kept.push(m),
+                    Some(_) => later_files += 1,
+                    None => {
+                        return Err(Error::source_data(
+                            name,
+                            format!(
+                                "file {} is in the folder `{col}={v}`, which is not a date (YYYY-MM-DD); `{col}` is the source's as_of partition, so rename the folder or set `as_of: false` on sources.{name}",
+                                display_url(root, &m.location)
+                            ),
+                        ));
+                    }
+                },
+            }
+        }
+        files = kept;
+    }
     if files.is_empty()
         && spec.optional
         && let Some(declared) = &spec.schema
     {
         return register_empty(ctx, spec, declared, url);
+    }
+    if files.is_empty() && later_files > 0 {
+        let col = spec.as_of.as_deref().unwrap_or_default();
+        return Err(Error::source_data(
+            name,
+            format!(
+                "no Parquet files exported on or before the run date {run_date} under {url}: all {later_files} are in later `{col}=` folders; run a later --date, or set `as_of: false` on sources.{name} if `{col}` is not an export date"
+            ),
+        ));
     }
     if files.is_empty() {
         return Err(Error::source_data(
@@ -243,12 +298,36 @@ pub async fn register_source(
             Arc::new(Schema::new(fields))
         }
     };
-    let config = ListingTableConfig::new(table_url)
+    let config = match &record {
+        None => ListingTableConfig::new(table_url),
+        Some(_) => ListingTableConfig::new_with_multi_paths(
+            sorted
+                .iter()
+                .map(|f| {
+                    let rel = relative_segments(&f.path, &prefix).join("/");
+                    let u = url.join(&rel).map_err(|e| Error::Internal(e.to_string()))?;
+                    Ok(ListingTableUrl::parse(u.as_str())?)
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let config = config
         .with_listing_options(options)
         .with_schema(schema.clone());
-    let table = ListingTable::try_new(config)?;
+    let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+    // The listing table lists every folder when scanned; the filter on the partition column
+    // prunes the later ones before any of their files is opened.
+    let table = match &spec.as_of {
+        Some(col) => {
+            let day = ScalarValue::Date32(Some(days_since_epoch(run_date)));
+            ctx.read_table(table)?
+                .filter(ident(col).lt_eq(lit(day)))?
+                .into_view()
+        }
+        None => table,
+    };
     ctx.deregister_table(name.as_str())?;
-    ctx.register_table(name.as_str(), Arc::new(table))?;
+    ctx.register_table(name.as_str(), table)?;
     Ok(SourceInfo {
         name: name.clone(),
         url,
@@ -256,7 +335,20 @@ pub async fn register_source(
         rows: facts.iter().map(|f| f.rows).sum(),
         bytes: facts.iter().map(|f| f.size).sum(),
         schema,
+        later_files,
     })
+}
+
+/// Arrow's `Date32` value of a date.
+fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::default()).num_days() as i32
+}
+
+/// The path segments of `p` below `prefix` (folders, then the file name).
+fn relative_segments(p: &Path, prefix: &Path) -> Vec<String> {
+    p.prefix_match(prefix)
+        .map(|it| it.map(|s| s.as_ref().to_string()).collect())
+        .unwrap_or_default()
 }
 
 fn check_partitions(
@@ -265,11 +357,7 @@ fn check_partitions(
     prefix: &Path,
     f: &FileFacts,
 ) -> Result<()> {
-    let rel: Vec<String> = f
-        .path
-        .prefix_match(prefix)
-        .map(|p| p.map(|s| s.as_ref().to_string()).collect())
-        .unwrap_or_default();
+    let rel = relative_segments(&f.path, prefix);
     for (col, _) in &spec.partitions {
         if !rel.iter().any(|seg| seg.starts_with(&format!("{col}="))) {
             return Err(Error::source_data(
@@ -326,10 +414,11 @@ fn register_empty(
         rows: 0,
         bytes: 0,
         schema,
+        later_files: 0,
     })
 }
 
-/// Registers the folder at `url` as table `name` (used for published and staged models).
+/// Registers the folder at `url` as table `name` (a run's staged models).
 pub async fn register_folder(
     ctx: &SessionContext,
     name: &str,
@@ -345,6 +434,83 @@ pub async fn register_folder(
     let table = ListingTable::try_new(config)?;
     ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+/// Registers a published table from its commit record's file list, not from a listing of its
+/// folder: on object stores a run killed between copying its files and deleting the old ones
+/// leaves both versions in the folder, and only the record says which one is live. A
+/// partitioned table is the union of its partitions, each with its value as a constant column
+/// (filters on it prune whole partitions).
+pub async fn register_published(
+    ctx: &SessionContext,
+    name: &str,
+    table_url: &Url,
+    record: &crate::publish::CommitRecord,
+) -> Result<()> {
+    let partitions = crate::publish::partition_of(record);
+    if record.files.is_empty() {
+        let schema = crate::publish::schema_of(record).ok_or_else(|| {
+            Error::Internal(format!(
+                "the commit record of `{name}` has an unknown column type"
+            ))
+        })?;
+        ctx.deregister_table(name)?;
+        ctx.register_batch(name, arrow::record_batch::RecordBatch::new_empty(schema))?;
+        return Ok(());
+    }
+    // Files grouped by partition folder ("" when not partitioned), in a stable order.
+    let mut groups: std::collections::BTreeMap<&str, Vec<ListingTableUrl>> = Default::default();
+    for f in &record.files {
+        let dir = f.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let url = table_url
+            .join(&f.path)
+            .map_err(|e| Error::Internal(format!("bad file path `{}` in `{name}`: {e}", f.path)))?;
+        groups
+            .entry(dir)
+            .or_default()
+            .push(ListingTableUrl::parse(url.as_str())?);
+    }
+    let options = listing_options(ctx, Vec::new());
+    let state = ctx.state();
+    let mut frames = Vec::new();
+    let mut file_schema: Option<SchemaRef> = None;
+    for (dir, urls) in groups {
+        let schema = match &file_schema {
+            Some(s) => s.clone(),
+            None => {
+                let s = options.infer_schema(&state, &urls[0]).await?;
+                file_schema = Some(s.clone());
+                s
+            }
+        };
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options.clone())
+            .with_schema(schema);
+        let mut df = ctx.read_table(Arc::new(ListingTable::try_new(config)?))?;
+        for (col, t) in &partitions {
+            let value = dir
+                .split('/')
+                .find_map(|seg| seg.strip_prefix(&format!("{col}=")))
+                .ok_or_else(|| {
+                    Error::Internal(format!(
+                        "`{name}`: file folder `{dir}` names no `{col}=` partition"
+                    ))
+                })?;
+            let value = ScalarValue::try_from_string(value.to_string(), t)?;
+            df = df.with_column(col, lit(value))?;
+        }
+        frames.push(df);
+    }
+    let mut frames = frames.into_iter();
+    let mut all = frames
+        .next()
+        .ok_or_else(|| Error::Internal(format!("`{name}` lists no file")))?;
+    for df in frames {
+        all = all.union(df)?;
+    }
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, all.into_view())?;
     Ok(())
 }
 

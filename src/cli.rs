@@ -158,6 +158,31 @@ pub struct RunArgs {
     /// Models run at once (default: execution.threads, else the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// When another run holds the warehouse, wait this long for it (e.g. 10m) instead of
+    /// exiting with code 5; overrides execution.wait_for_lease.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub wait_for_lease: Option<std::time::Duration>,
+    /// Backfill: run every night from this date to --end, in order, each a complete run with
+    /// its own run date; stops at the first night that fails.
+    #[arg(
+        long,
+        value_name = "YYYY-MM-DD",
+        requires = "end",
+        conflicts_with = "date"
+    )]
+    pub start: Option<NaiveDate>,
+    /// The last night of a backfill (with --start).
+    #[arg(
+        long,
+        value_name = "YYYY-MM-DD",
+        requires = "start",
+        conflicts_with = "date"
+    )]
+    pub end: Option<NaiveDate>,
+    /// Rebuild the partitioned models that read {{ window_start }} from all history, replacing
+    /// every partition, instead of only their late-arrival window (with --start: the first night).
+    #[arg(long)]
+    pub full_refresh: bool,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +222,11 @@ pub struct LineageArgs {
     pub select: SelectArgs,
     #[arg(long, value_enum, default_value_t = LineageFormat::Mermaid)]
     pub format: LineageFormat,
+}
+
+fn duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::config::parse_duration(s)
+        .ok_or_else(|| format!("`{s}` is not a duration; write e.g. 30s, 10m or 1h"))
 }
 
 fn key_value(s: &str) -> std::result::Result<(String, String), String> {
@@ -253,22 +283,7 @@ fn selection(project: &Project, s: &SelectArgs) -> Result<BTreeSet<String>> {
 pub async fn execute(cli: Cli) -> Result<u8> {
     let dir = cli.project_dir.clone();
     match cli.command {
-        Command::Run(a) => {
-            let project = open(&dir, &a.project)?;
-            let selected = selection(&project, &a.select)?;
-            let cores = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2);
-            let threads = a
-                .threads
-                .or(project.config.execution.threads)
-                .unwrap_or(cores)
-                .max(1);
-            tracing::info!(event = "run_start", run_id = %project.run_id, run_date = %project.run_date, models = selected.len(), "run");
-            let report = runner::run(Arc::new(project), selected, threads).await?;
-            print!("{}", crate::render::run_summary(&report));
-            Ok(report.exit_code())
-        }
+        Command::Run(a) => run(&dir, &a).await,
         Command::Test(a) => {
             let project = open(&dir, &a.project)?;
             let selected = selection(&project, &a.select)?;
@@ -378,13 +393,94 @@ pub async fn execute(cli: Cli) -> Result<u8> {
     }
 }
 
+/// `parcours run`: one night (`--date`), or every night of `--start ..= --end` in order.
+async fn run(dir: &std::path::Path, a: &RunArgs) -> Result<u8> {
+    let nights: Vec<Option<NaiveDate>> = match (a.start, a.end) {
+        (Some(start), Some(end)) => {
+            if start > end {
+                return Err(Error::Usage(format!(
+                    "--start {start} is after --end {end}; a backfill runs the nights from --start to --end"
+                )));
+            }
+            start
+                .iter_days()
+                .take_while(|d| *d <= end)
+                .map(Some)
+                .collect()
+        }
+        // clap requires both together; this keeps a library caller honest too
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(Error::Usage("--start and --end go together".into()));
+        }
+        (None, None) => vec![a.project.date],
+    };
+    let backfill = a.start.is_some();
+    let count = nights.len();
+    for (i, night) in nights.into_iter().enumerate() {
+        let started = std::time::Instant::now();
+        let mut args = a.project.clone();
+        args.date = night;
+        let mut project = open(dir, &args)?;
+        if let Some(wait) = a.wait_for_lease {
+            project.config.execution.wait_for_lease = Some(wait);
+        }
+        // A backfill rebuilds once, then its later nights build on that as nightly runs do.
+        project.full_refresh = a.full_refresh && i == 0;
+        let selected = selection(&project, &a.select)?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let threads = a
+            .threads
+            .or(project.config.execution.threads)
+            .unwrap_or(cores)
+            .max(1);
+        let run_date = project.run_date;
+        tracing::info!(event = "run_start", run_id = %project.run_id, run_date = %run_date, full_refresh = project.full_refresh, models = selected.len(), "run");
+        let outcome = runner::run(Arc::new(project), selected, threads).await;
+        let code = match &outcome {
+            Ok(report) => report.exit_code(),
+            Err(e) => e.exit_code(),
+        };
+        if backfill {
+            tracing::info!(
+                event = "night_end", run_date = %run_date, night = i + 1, nights = count,
+                exit_code = code, seconds = started.elapsed().as_secs_f64(), "night done"
+            );
+        }
+        // Through the logger, so that --log-format json keeps one object per line.
+        let stopped = || {
+            if backfill {
+                tracing::error!(
+                    event = "backfill_stopped", run_date = %run_date, exit_code = code,
+                    "backfill stopped at {run_date} (night {} of {count}); fix it and resume with --start {run_date}",
+                    i + 1
+                );
+            }
+        };
+        let report = outcome.inspect_err(|_| stopped())?;
+        let summary = crate::render::run_summary(&report);
+        if !backfill || code != exit::SUCCESS {
+            print!("{summary}");
+        } else {
+            // One line per night; run_results.json holds the last night's details.
+            println!("{run_date}  {}", summary.lines().last().unwrap_or_default());
+        }
+        if code != exit::SUCCESS {
+            stopped();
+            return Ok(code);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
 /// A storage URL or path given on the command line, relative to the current folder.
 fn location(name: &str, url: &str) -> Result<crate::storage::StorageRoot> {
     let cwd =
         std::env::current_dir().map_err(|e| Error::Usage(format!("no current folder: {e}")))?;
     let spec = crate::config::StorageSpec {
         url: url.to_string(),
-        options: Default::default(),
+        ..Default::default()
     };
     crate::storage::StorageRoot::resolve(name, &spec, &cwd)
 }

@@ -1,6 +1,7 @@
 //! The model graph: SQL files found under the model folders, their dependencies (read from the
 //! SQL itself with DataFusion's `resolve_table_references`, no `ref()` needed), the execution
-//! order, and the selectors that pick a part of it.
+//! order, which models need all history (`full_history`, inherited downstream), and the
+//! selectors that pick a part of it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -18,8 +19,14 @@ pub struct Model {
     pub name: String,
     /// Relative to the project folder, `/`-separated.
     pub path: String,
-    /// The SQL with placeholders resolved.
+    /// The SQL with placeholders resolved: what a nightly run executes.
     pub sql: String,
+    /// For a model that reads `{{ window_start }}` (a windowed partitioned model): its SQL with
+    /// the window opened to the start of history, which a first build or `--full-refresh` runs.
+    pub sql_full: Option<String>,
+    /// Why every run recomputes this model whole: the model declaring `full_history: true`,
+    /// itself or an ancestor it reads from; `None` for an incremental model.
+    pub full_history_from: Option<String>,
     /// Models this one reads.
     pub models: Vec<String>,
     /// Sources this one reads.
@@ -30,6 +37,15 @@ pub struct Model {
 impl Model {
     pub fn depends_on(&self) -> impl Iterator<Item = &String> {
         self.models.iter().chain(self.sources.iter())
+    }
+
+    /// A windowed model rewrites `window_start ..= run_date` each night (see `runner`).
+    pub fn is_windowed(&self) -> bool {
+        self.sql_full.is_some()
+    }
+
+    pub fn full_history(&self) -> bool {
+        self.full_history_from.is_some()
     }
 }
 
@@ -57,6 +73,10 @@ impl Graph {
     pub fn load(config: &Config, ctx: &TemplateContext) -> Result<Graph> {
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         let mut models = BTreeMap::new();
+        let mut full_ctx = ctx.clone();
+        full_ctx
+            .builtins
+            .insert("window_start".into(), template::HISTORY_START.into());
         for dir in &config.model_paths {
             for path in sql_files(&config.project_dir, dir)? {
                 let rel = relative(&config.project_dir, &path);
@@ -88,7 +108,13 @@ impl Graph {
                     ));
                 }
                 let (sql, refs) = parse_sql_file(&path, &rel, ctx)?;
-                models.insert(name.clone(), (rel, sql, refs));
+                let sql_full = match std::fs::read_to_string(&path) {
+                    Ok(text) if template::uses(&text, "window_start") => {
+                        Some(parse_sql_file(&path, &rel, &full_ctx)?.0)
+                    }
+                    _ => None,
+                };
+                models.insert(name.clone(), (rel, sql, refs, sql_full));
             }
         }
         for name in config.models.keys() {
@@ -105,7 +131,7 @@ impl Graph {
         }
 
         let mut out = BTreeMap::new();
-        for (name, (rel, sql, refs)) in models {
+        for (name, (rel, sql, refs, sql_full)) in models {
             let mut deps = Vec::new();
             let mut sources = Vec::new();
             for r in refs {
@@ -131,6 +157,8 @@ impl Graph {
                     name,
                     path: rel,
                     sql,
+                    sql_full,
+                    full_history_from: None,
                     models: deps,
                     sources,
                     settings,
@@ -139,6 +167,28 @@ impl Graph {
         }
 
         let order = topo_order(&out)?;
+        // Full history flows downstream: a model reading rows that any night may rewrite (a
+        // person merged, a Markov chain re-estimated) cannot keep its own past either, unless
+        // it says so with `full_history: false`.
+        for name in &order {
+            let m = &out[name];
+            let from = match m.settings.full_history {
+                Some(true) => Some(name.clone()),
+                Some(false) => None,
+                None => m
+                    .models
+                    .iter()
+                    .find_map(|d| out.get(d).and_then(|p| p.full_history_from.clone())),
+            };
+            if let Some(m) = out.get_mut(name) {
+                if from.is_some()
+                    && let Some(full) = &m.sql_full
+                {
+                    m.sql = full.clone();
+                }
+                m.full_history_from = from;
+            }
+        }
         let mut children: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for m in out.values() {
             for d in &m.models {

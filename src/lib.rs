@@ -4,9 +4,9 @@
 //! project for one command, `graph` finds the SQL models and orders them, `template` resolves
 //! placeholders, `storage` turns storage URLs into object stores, `session` builds the one
 //! DataFusion session, `catalog` registers sources and published tables, `runner` executes
-//! models, `publish` makes tables visible atomically, `datatest` checks them, `artifacts` and
-//! `render` report, `functions` holds the UDFs, `generator` writes realistic raw exports and
-//! `eval` scores outputs against their truth.
+//! models, `lease` keeps one run at a time writing a warehouse, `publish` makes tables visible
+//! atomically, `datatest` checks them, `artifacts` and `render` report, `functions` holds the
+//! UDFs, `generator` writes realistic raw exports and `eval` scores outputs against their truth.
 
 pub mod artifacts;
 pub mod catalog;
@@ -18,6 +18,7 @@ pub mod eval;
 pub mod functions;
 pub mod generator;
 pub mod graph;
+pub mod lease;
 pub mod progress;
 pub mod project;
 pub mod publish;

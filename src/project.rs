@@ -31,6 +31,10 @@ pub struct Project {
     pub vars: BTreeMap<String, VarValue>,
     pub run_id: String,
     pub run_date: NaiveDate,
+    /// The first day a windowed model rewrites: `run_date - execution.late_arrival_days`.
+    pub window_start: NaiveDate,
+    /// `run --full-refresh`: rebuild windowed models from all history instead of their window.
+    pub full_refresh: bool,
     pub started_at: DateTime<Utc>,
     pub storage_overrides: Vec<(String, String)>,
 }
@@ -69,7 +73,14 @@ impl Project {
                 .replace('.', ""),
             rand::random::<u16>()
         );
-        let ctx = template_context(&vars, run_date, &run_id, started_at);
+        let window_start = run_date
+            .checked_sub_days(chrono::Days::new(config.execution.late_arrival_days.into()))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--date {run_date}: minus execution.late_arrival_days is before any representable date"
+                ))
+            })?;
+        let ctx = template_context(&vars, run_date, window_start, &run_id, started_at);
         let graph = Graph::load(&config, &ctx)?;
         Ok(Project {
             config,
@@ -77,6 +88,8 @@ impl Project {
             vars,
             run_id,
             run_date,
+            window_start,
+            full_refresh: false,
             started_at,
             storage_overrides: opts.storage.clone(),
         })
@@ -86,11 +99,16 @@ impl Project {
 pub fn template_context(
     vars: &BTreeMap<String, VarValue>,
     run_date: NaiveDate,
+    window_start: NaiveDate,
     run_id: &str,
     started: DateTime<Utc>,
 ) -> TemplateContext {
     let mut builtins = BTreeMap::new();
     builtins.insert("run_date".to_string(), VarValue::Date(run_date).to_sql());
+    builtins.insert(
+        "window_start".to_string(),
+        VarValue::Date(window_start).to_sql(),
+    );
     builtins.insert(
         "run_id".to_string(),
         VarValue::Str(run_id.to_string()).to_sql(),

@@ -7,6 +7,8 @@
 //! `<table>/_parcours_commit.json` is replaced in a single PUT. Obsolete files go last. A model
 //! that fails, or a run that dies before the commit record is written, leaves the previous
 //! version and its record untouched; leftovers are swept by the next run ([`sweep_staging`]).
+//! A partitioned table keeps the published partitions that the new result does not replace
+//! ([`Replace`]).
 //!
 //! On local folders a table is published by one atomic directory exchange (Linux
 //! `renameat2(RENAME_EXCHANGE)`), so a reader listing the folder sees the old or the new files,
@@ -18,6 +20,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
+use chrono::NaiveDate;
 use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::DataFrame;
@@ -96,6 +99,22 @@ pub struct Staged {
     pub bytes: u64,
     pub schema: SchemaRef,
     pub partition: Option<(String, DataType)>,
+    /// Which published partitions this result replaces (partitioned tables only).
+    pub replace: Replace,
+}
+
+/// The partitions of a partitioned table that a publish replaces. Partitions the new result
+/// has are always replaced; these say which others go as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Only the partitions the result has: a model that writes what it computed and keeps the
+    /// rest (a log such as identity_history, one partition per night).
+    Returned,
+    /// Every partition whose date is in `start ..= end`, even one the result no longer has:
+    /// a windowed model's night owns its window.
+    Window { start: NaiveDate, end: NaiveDate },
+    /// The whole table: a full-history model, a first build or a `--full-refresh`.
+    All,
 }
 
 /// Parquet settings for every published file: zstd, page statistics, 1 Mi-row row groups.
@@ -199,6 +218,7 @@ pub async fn stage(
             ),
         ));
     }
+    tracing::debug!(event = "staged", model = %table, files = files.len(), rows, bytes, "staged and read back");
     Ok(Staged {
         table: table.to_string(),
         run_id: run_id.to_string(),
@@ -209,6 +229,7 @@ pub async fn stage(
         bytes,
         schema: file_schema,
         partition,
+        replace: Replace::Returned,
     })
 }
 
@@ -300,7 +321,20 @@ pub async fn publish(
                 .rsplit_once('/')
                 .map(|(d, _)| d.to_string())
                 .unwrap_or_default();
-            if !replaced.contains(&dir) {
+            if replaced.contains(&dir) {
+                continue;
+            }
+            let owned = match staged.replace {
+                Replace::Returned => false,
+                Replace::All => true,
+                Replace::Window { start, end } => {
+                    partition_date(&dir).is_some_and(|d| start <= d && d <= end)
+                }
+            };
+            if owned {
+                // replaced by nothing: the partition no longer has rows
+                replaced.insert(dir);
+            } else {
                 kept.push(f.clone());
             }
         }
@@ -323,6 +357,7 @@ pub async fn publish(
         replaced_partitions: replaced.into_iter().collect(),
     };
 
+    tracing::debug!(event = "publishing", model = %table, files = record.files.len(), "swapping in the new version");
     if let Some(dir) = root.local_dir() {
         crate::publish_local::publish(&dir, &staged, &record, &moves_rel(&moves, root)).await?;
     } else {
@@ -361,12 +396,14 @@ async fn publish_object_store(
     .try_collect::<Vec<()>>()
     .await
     .map_err(|(from, to, e)| fail(&format!("copy {from} -> {to}"), &e))?;
+    tracing::debug!(event = "copied", model = %table, files = moves.len(), "new files in place, commit record next");
     let body = serde_json::to_vec_pretty(record).map_err(|e| Error::Internal(e.to_string()))?;
     let commit_path = root.path(&format!("{table}/{COMMIT_FILE}"));
     root.store
         .put(&commit_path, PutPayload::from(body))
         .await
         .map_err(|e| fail("commit record", &e))?;
+    tracing::debug!(event = "committed", model = %table, run_id = %record.run_id, "commit record replaced");
 
     // Everything in the table folder that the record does not list is now obsolete, including
     // files a crashed run left behind.
@@ -391,6 +428,7 @@ async fn publish_object_store(
     delete_all(&root.store, staged)
         .await
         .map_err(|e| fail("cleaning staging", &e))?;
+    tracing::debug!(event = "cleaned", model = %table, "obsolete and staged files deleted");
     Ok(())
 }
 
@@ -415,9 +453,15 @@ pub async fn delete_all(
 
 /// Removes a staged result that will not be published.
 pub async fn discard(root: &StorageRoot, staged: &Staged) {
+    discard_table(root, &staged.run_id, &staged.table).await;
+}
+
+/// Removes whatever this run staged for `table` (a write that failed half-way included).
+pub async fn discard_table(root: &StorageRoot, run_id: &str, table: &str) {
+    let prefix = root.path(&format!("{STAGING}/{run_id}/{table}"));
     let paths: Vec<Path> = match root
         .store
-        .list(Some(&staged.prefix))
+        .list(Some(&prefix))
         .map_ok(|m| m.location)
         .try_collect()
         .await
@@ -427,9 +471,7 @@ pub async fn discard(root: &StorageRoot, staged: &Staged) {
     };
     let _ = delete_all(&root.store, paths).await;
     if let Some(dir) = root.local_dir() {
-        let _ = std::fs::remove_dir_all(
-            dir.join(format!("{STAGING}/{}/{}", staged.run_id, staged.table)),
-        );
+        let _ = std::fs::remove_dir_all(dir.join(format!("{STAGING}/{run_id}/{table}")));
     }
 }
 
@@ -480,9 +522,10 @@ pub async fn clear_run_staging(root: &StorageRoot, run_id: &str) {
 }
 
 /// Writes a tiny object and deletes it: fails early, before any model runs, when the warehouse
-/// is not writable.
+/// is not writable. It lives in the run's staging folder, so that a run killed between the
+/// write and the delete leaves it where the next run's [`sweep_staging`] removes it.
 pub async fn probe_writable(root: &StorageRoot, run_id: &str) -> Result<()> {
-    let path = root.path(&format!("_parcours/probe-{run_id}"));
+    let path = root.path(&format!("{STAGING}/{run_id}/_probe"));
     root.store
         .put(&path, PutPayload::from_static(b"parcours write probe"))
         .await
@@ -493,6 +536,10 @@ pub async fn probe_writable(root: &StorageRoot, run_id: &str) -> Result<()> {
             )
         })?;
     let _ = root.store.delete(&path).await;
+    if let Some(dir) = root.local_dir() {
+        // Only if empty: a run that fails before it stages anything leaves no folder behind.
+        let _ = std::fs::remove_dir(dir.join(format!("{STAGING}/{run_id}")));
+    }
     Ok(())
 }
 
@@ -509,7 +556,27 @@ impl JoinRel for Path {
     }
 }
 
+/// The date of a partition folder name such as `date=2026-11-21`, if it is one.
+pub fn partition_date(dir: &str) -> Option<NaiveDate> {
+    let (_, value) = dir.rsplit('/').next()?.split_once('=')?;
+    crate::config::parse_date(value)
+}
+
 /// Keeps the partition type map used by readers of published tables.
+/// The table's schema as readers see it (file columns, then the partition column), rebuilt
+/// from the commit record: a table published with no file at all still has its columns.
+pub fn schema_of(record: &CommitRecord) -> Option<SchemaRef> {
+    let mut fields = Vec::new();
+    for c in &record.schema {
+        let t = crate::config::datatype::parse_type(&c.data_type).ok()?;
+        fields.push(arrow::datatypes::Field::new(&c.name, t, c.nullable));
+    }
+    for (name, t) in partition_of(record) {
+        fields.push(arrow::datatypes::Field::new(name, t, true));
+    }
+    Some(Arc::new(arrow::datatypes::Schema::new(fields)))
+}
+
 pub fn partition_of(record: &CommitRecord) -> Vec<(String, DataType)> {
     match (&record.partition_by, &record.partition_type) {
         (Some(c), Some(t)) => vec![(

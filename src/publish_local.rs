@@ -68,16 +68,20 @@ fn swap_in(
     let body = serde_json::to_vec_pretty(record).map_err(|e| Error::Internal(e.to_string()))?;
     let commit = next.join(COMMIT_FILE);
     std::fs::write(&commit, body).map_err(|e| io("cannot write", &commit, e))?;
+    tracing::debug!(event = "assembled", model = %table, "new version complete beside the live folder");
 
     if live.exists() {
         exchange(&next, &live).map_err(|e| io("cannot swap in", &live, e))?;
+        tracing::debug!(event = "committed", model = %table, run_id = %record.run_id, "folders exchanged");
         // `next` now holds the previous version; readers that opened it keep their handles.
         std::fs::remove_dir_all(&next).map_err(|e| io("cannot remove old version", &next, e))?;
     } else {
         std::fs::rename(&next, &live).map_err(|e| io("cannot create", &live, e))?;
+        tracing::debug!(event = "committed", model = %table, run_id = %record.run_id, "first version in place");
     }
     let staging = root.join(format!("{}/{run}/{table}", crate::publish::STAGING));
     let _ = std::fs::remove_dir_all(staging);
+    tracing::debug!(event = "cleaned", model = %table, "previous version and staging removed");
     Ok(())
 }
 

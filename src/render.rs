@@ -167,6 +167,11 @@ pub fn list_json(g: &Graph, selected: &std::collections::BTreeSet<String>) -> se
                 "path": m.path,
                 "materialization": m.settings.materialization,
                 "partition_by": m.settings.partition_by,
+                // recomputed whole every run, and because of which model (itself or upstream)
+                "full_history": m.full_history(),
+                "full_history_from": m.full_history_from,
+                // reads {{ window_start }}: a night rewrites only its late-arrival window
+                "windowed": m.is_windowed(),
                 "tags": m.settings.tags,
                 "depends_on": { "models": m.models, "sources": m.sources },
                 "description": m.settings.description,

@@ -1,7 +1,8 @@
 //! Executes a project: prepares the catalog (sources checked, every selected model planned so a
 //! bad column fails before anything is written), then runs the selected models in dependency
 //! order, independent ones in parallel, testing each before it is published and skipping the
-//! descendants of anything that failed.
+//! descendants of anything that failed. Each partitioned model publishes into the partitions it
+//! owns tonight: its late-arrival window, the whole table, or what it returned (`rebuild`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,13 +16,14 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::catalog::{self, SourceInfo};
-use crate::config::{Materialization, TestKind};
+use crate::config::{Joins, Materialization, TestKind};
 use crate::datatest::{self, TestOutcome, TestStatus};
 use crate::error::{Error, Result};
 use crate::graph::Model;
+use crate::lease::{Lease, LeaseCheck, LeaseOptions};
 use crate::progress::Progress;
 use crate::project::Project;
-use crate::publish;
+use crate::publish::{self, Replace};
 use crate::storage::Storage;
 
 /// What `prepare` does with models that are needed but not run.
@@ -207,7 +209,7 @@ pub async fn prepare(
         let storage = &storage;
         async move {
             let root = storage.get(&spec.storage)?;
-            catalog::register_source(ctx, spec, root).await
+            catalog::register_source(ctx, spec, root, project.run_date).await
         }
     });
     for info in futures::future::try_join_all(registrations).await? {
@@ -233,13 +235,7 @@ pub async fn prepare(
                     model.path, wh.url
                 ))
             })?;
-            catalog::register_folder(
-                &ctx,
-                name,
-                &wh.folder_url(name)?,
-                publish::partition_of(&record),
-            )
-            .await?;
+            catalog::register_published(&ctx, name, &wh.folder_url(name)?, &record).await?;
             let schema: SchemaRef =
                 Arc::new(ctx.table(name.as_str()).await?.schema().as_arrow().clone());
             schemas.insert(name.clone(), schema);
@@ -313,6 +309,9 @@ pub struct ModelResult {
     pub duration_s: f64,
     pub error: Option<String>,
     pub tests: Vec<TestOutcome>,
+    /// A partitioned model's published partitions this run replaced: `all`, a window
+    /// `YYYY-MM-DD..YYYY-MM-DD`, or `returned` (those its result has).
+    pub partitions_rewritten: Option<String>,
 }
 
 impl ModelResult {
@@ -328,6 +327,7 @@ impl ModelResult {
             duration_s: 0.0,
             error: None,
             tests: Vec::new(),
+            partitions_rewritten: None,
         }
     }
 
@@ -341,6 +341,10 @@ pub struct RunReport {
     pub run_id: String,
     pub command: String,
     pub run_date: String,
+    /// The first day windowed models rewrote (`run_date - execution.late_arrival_days`).
+    pub window_start: String,
+    /// `run --full-refresh`: windowed models were rebuilt from all history.
+    pub full_refresh: bool,
     pub started_at: String,
     pub elapsed_s: f64,
     pub success: bool,
@@ -359,17 +363,43 @@ impl RunReport {
     }
 }
 
-/// Runs the selected models. Errors returned here happened before any model ran.
+/// Runs the selected models. Errors returned here happened before any model ran, except a
+/// lost warehouse lease ([`Error::Locked`]), which ends the run once its models are done.
 pub async fn run(
     project: Arc<Project>,
     selected: BTreeSet<String>,
     threads: usize,
 ) -> Result<RunReport> {
     let started = Instant::now();
+    // The lease comes before `prepare`: that reads the published tables this run does not
+    // rebuild, and a run still publishing could replace them under it.
+    let storage = Storage::resolve(&project.config, &project.storage_overrides)?;
+    let wh = storage.warehouse()?;
+    publish::probe_writable(wh, &project.run_id).await?;
+    let lease = Lease::acquire(
+        wh,
+        &project.run_id,
+        LeaseOptions::from_execution(&project.config.execution),
+    )
+    .await?;
+    let outcome = run_leased(project, selected, threads, started, lease.check()).await;
+    match lease.release().await {
+        Some(lost) => Err(lost),
+        None => outcome,
+    }
+}
+
+/// [`run`] once the warehouse lease is held.
+async fn run_leased(
+    project: Arc<Project>,
+    selected: BTreeSet<String>,
+    threads: usize,
+    started: Instant,
+    lease: LeaseCheck,
+) -> Result<RunReport> {
     let prepared = prepare(&project, &selected, Mode::Run).await?;
     crate::artifacts::write_manifest(&project, &prepared)?;
     let wh = prepared.storage.warehouse()?.clone();
-    publish::probe_writable(&wh, &project.run_id).await?;
     let swept = publish::sweep_staging(&wh, &project.run_id).await?;
     if swept > 0 {
         tracing::info!(
@@ -409,6 +439,14 @@ pub async fn run(
         })
         .collect();
 
+    let mut rebuilds = BTreeMap::new();
+    for name in &order {
+        let m = &g.models[name];
+        if m.settings.materialization == Materialization::Partitioned {
+            rebuilds.insert(name.clone(), rebuild(&project, &wh, m).await?);
+        }
+    }
+
     let mut results: BTreeMap<String, ModelResult> = BTreeMap::new();
     let mut pending: Vec<String> = order.clone();
     let mut running: JoinSet<ModelResult> = JoinSet::new();
@@ -433,12 +471,21 @@ pub async fn run(
                     .all(|d| results.get(d).is_some_and(ModelResult::ok))
                     && running.len() < threads
                 {
-                    let model = g.models[&name].clone();
+                    let mut model = g.models[&name].clone();
+                    let replace = rebuilds.get(&name).copied().unwrap_or(Replace::Returned);
+                    if replace == Replace::All
+                        && let Some(full) = model.sql_full.take()
+                    {
+                        model.sql = full;
+                    }
                     let ctx = prepared.ctx.clone();
                     let wh = wh.clone();
                     let run_id = project.run_id.clone();
+                    let lease = lease.clone();
                     progress.start(&name);
-                    running.spawn(async move { execute_model(&ctx, &wh, &model, &run_id).await });
+                    running.spawn(async move {
+                        execute_model(&ctx, &wh, &model, &run_id, &lease, replace).await
+                    });
                     pending.remove(i);
                     changed = true;
                 } else {
@@ -484,6 +531,8 @@ pub async fn run(
         run_id: project.run_id.clone(),
         command: "run".into(),
         run_date: project.run_date.to_string(),
+        window_start: project.window_start.to_string(),
+        full_refresh: project.full_refresh,
         started_at: project.started_at.to_rfc3339(),
         elapsed_s: started.elapsed().as_secs_f64(),
         success,
@@ -520,16 +569,85 @@ fn log_test(t: &TestOutcome) {
     }
 }
 
+/// Which published partitions a partitioned model replaces tonight (its SQL follows: a full
+/// rebuild of a windowed model runs [`Model::sql_full`]).
+///
+/// - A full-history model is recomputed whole, so it replaces the whole table.
+/// - A windowed model (one reading `{{ window_start }}`) owns `window_start ..= run_date`:
+///   partitions there are rewritten, or removed when it no longer returns them. Its first
+///   build, a build after its `partition_by` changed, and `--full-refresh` rebuild it from all
+///   history and replace the whole table.
+/// - Any other partitioned model replaces the partitions it returns and keeps the rest.
+async fn rebuild(
+    project: &Project,
+    wh: &crate::storage::StorageRoot,
+    model: &Model,
+) -> Result<Replace> {
+    if model.full_history() {
+        return Ok(Replace::All);
+    }
+    if !model.is_windowed() {
+        return Ok(Replace::Returned);
+    }
+    let full = project.full_refresh
+        || publish::read_commit(wh, &model.name)
+            .await?
+            .is_none_or(|c| c.partition_by != model.settings.partition_by);
+    Ok(if full {
+        Replace::All
+    } else {
+        Replace::Window {
+            start: project.window_start,
+            end: project.run_date,
+        }
+    })
+}
+
+fn describe(replace: Replace) -> String {
+    match replace {
+        Replace::All => "all".into(),
+        Replace::Returned => "returned".into(),
+        Replace::Window { start, end } => format!("{start}..{end}"),
+    }
+}
+
 async fn execute_model(
     ctx: &SessionContext,
     wh: &crate::storage::StorageRoot,
     model: &Model,
     run_id: &str,
+    lease: &LeaseCheck,
+    replace: Replace,
 ) -> ModelResult {
     let start = Instant::now();
-    tracing::info!(event = "model_start", model = %model.name, materialization = model.settings.materialization.as_str(), "start");
+    let partitioned = model.settings.materialization == Materialization::Partitioned;
+    let rewrites = partitioned.then(|| describe(replace));
+    tracing::info!(event = "model_start", model = %model.name, materialization = model.settings.materialization.as_str(), partitions = rewrites.as_deref(), "start");
     let mut result = ModelResult::new(model, ModelStatus::Success);
-    if let Err(e) = materialize(ctx, wh, model, run_id, &mut result).await {
+    result.partitions_rewritten = rewrites.clone();
+    let joins = model.settings.joins;
+    let mut outcome = match joins {
+        Joins::Hash => materialize(ctx, wh, model, run_id, lease, replace, &mut result).await,
+        Joins::SortMerge => {
+            let ctx = sort_merge(ctx);
+            materialize(&ctx, wh, model, run_id, lease, replace, &mut result).await
+        }
+    };
+    // A hash join's build side cannot spill: when one outgrows the memory pool, the model is
+    // run again with sort-merge joins, which can (`joins: sort_merge` skips the first try).
+    if joins == Joins::Hash
+        && let Err(e) = &outcome
+        && e.to_string().contains("Resources exhausted")
+    {
+        tracing::warn!(model = %model.name, "out of memory with hash joins; retrying with sort-merge joins, which spill (set `joins: sort_merge` on the model to skip the first try)");
+        publish::discard_table(wh, run_id, &model.name).await;
+        settle_memory(ctx).await;
+        result = ModelResult::new(model, ModelStatus::Success);
+        result.partitions_rewritten = rewrites.clone();
+        let ctx = sort_merge(ctx);
+        outcome = materialize(&ctx, wh, model, run_id, lease, replace, &mut result).await;
+    }
+    if let Err(e) = outcome {
         result.status = ModelStatus::Error;
         result.error = Some(e.to_string());
     }
@@ -550,11 +668,36 @@ async fn execute_model(
     result
 }
 
+/// Waits (up to 5 s) until the memory pool stops shrinking: the failed attempt's operators are
+/// cancelled, but their tasks release their reservations only as they wind down.
+async fn settle_memory(ctx: &SessionContext) {
+    let pool = ctx.runtime_env().memory_pool.clone();
+    let mut last = pool.reserved();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = pool.reserved();
+        if now >= last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// The session with sort-merge joins, for one model's plan; the copied state shares the
+/// catalog, so the model still sees (and registers into) the run's tables.
+fn sort_merge(ctx: &SessionContext) -> SessionContext {
+    let mut state = ctx.state();
+    state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+    SessionContext::new_with_state(state)
+}
+
 async fn materialize(
     ctx: &SessionContext,
     wh: &crate::storage::StorageRoot,
     model: &Model,
     run_id: &str,
+    lease: &LeaseCheck,
+    replace: Replace,
     result: &mut ModelResult,
 ) -> Result<()> {
     let name = model.name.as_str();
@@ -579,9 +722,23 @@ async fn materialize(
         None => None,
     };
     let empty_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let staged = publish::stage(df, wh, name, run_id, partition.clone())
+    let mut staged = publish::stage(df, wh, name, run_id, partition.clone())
         .await
         .map_err(|e| with_model(e, model))?;
+    staged.replace = replace;
+    if let Replace::Window { start, end } = replace {
+        // Computed from a window's worth of input, such partitions are likely partial: the SQL
+        // should filter on {{ window_start }}.
+        let outside: BTreeSet<&str> = staged
+            .files
+            .iter()
+            .filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| d))
+            .filter(|d| publish::partition_date(d).is_some_and(|x| x < start || x > end))
+            .collect();
+        if !outside.is_empty() {
+            tracing::warn!(model = %name, partitions = ?outside, window = %describe(replace), "rows outside the night's window, replaced all the same; filter the model on window_start and run_date");
+        }
+    }
 
     // Tests read the staged data under the model's own name: descendants have not started yet.
     ctx.deregister_table(name)?;
@@ -616,14 +773,11 @@ async fn materialize(
         // Descendants read the staged copy registered above; the run's end removes it.
         return Ok(());
     }
+    // Not atomic with the publish itself: a publish that starts just before the lease runs out
+    // still completes (see `lease`, which renews well before that).
+    lease.ensure_held()?;
     let record = publish::publish(wh, staged, settings.materialization).await?;
-    catalog::register_folder(
-        ctx,
-        name,
-        &wh.folder_url(name)?,
-        publish::partition_of(&record),
-    )
-    .await?;
+    catalog::register_published(ctx, name, &wh.folder_url(name)?, &record).await?;
     Ok(())
 }
 
@@ -683,6 +837,8 @@ pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunR
         run_id: project.run_id.clone(),
         command: "test".into(),
         run_date: project.run_date.to_string(),
+        window_start: project.window_start.to_string(),
+        full_refresh: project.full_refresh,
         started_at: project.started_at.to_rfc3339(),
         elapsed_s: started.elapsed().as_secs_f64(),
         success,

@@ -2,11 +2,12 @@
 //! the write options every published table shares. The CLI, the tests and (later) Ballista start
 //! from here so they all speak the same SQL dialect.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -44,7 +45,13 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
     let mut runtime = RuntimeEnvBuilder::new()
         .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
     if let Some(limit) = exec.memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit as usize)));
+        // When the pool runs out, the error names the operators holding the most memory: that
+        // says which model's join or aggregate to rewrite, or how far to raise the limit.
+        let top = NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN);
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(limit as usize),
+            top,
+        )));
     }
     if let Some(dir) = &exec.temp_dir {
         std::fs::create_dir_all(dir).map_err(|e| {

@@ -4,18 +4,21 @@
 //! project. Each becomes an [`ObjectStore`] plus a prefix inside it; everything parcours reads or
 //! writes goes through that store, so a local folder and a bucket behave the same. Credentials
 //! come from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`) via the builders' `from_env`, and
-//! are never logged: only the URL of a root ever appears in messages.
+//! are never logged: only the URL of a root ever appears in messages. The HTTP back-ends retry
+//! failed requests (5xx, 429, timeouts of safe requests) with exponential backoff, as each
+//! root's `retry`, `timeout` and `connect_timeout` settings say ([`HttpSettings`]); a request
+//! that still fails once that budget is spent surfaces as a storage error naming the root.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use object_store::ObjectStore;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{ClientConfigKey, ObjectStore};
 use url::Url;
 
-use crate::config::{Config, StorageSpec};
+use crate::config::{Config, HttpSettings, StorageSpec};
 use crate::error::{Error, Result};
 
 /// A named storage root resolved to a store and a prefix inside it.
@@ -34,7 +37,7 @@ impl StorageRoot {
     pub fn resolve(name: &str, spec: &StorageSpec, project_dir: &FsPath) -> Result<StorageRoot> {
         let url = parse_location(&spec.url, project_dir)
             .map_err(|m| Error::storage(name, format!("`{}`: {m}", spec.url)))?;
-        let store = build_store(name, &url, &spec.options)?;
+        let store = build_store(name, &url, spec)?;
         let prefix = Path::from_url_path(url.path()).map_err(|e| {
             Error::storage(name, format!("`{url}` is not a valid object path: {e}"))
         })?;
@@ -197,11 +200,24 @@ fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
     STORES.get_or_init(Default::default)
 }
 
-fn build_store(
-    name: &str,
-    url: &Url,
-    options: &BTreeMap<String, String>,
-) -> Result<Arc<dyn ObjectStore>> {
+/// `timeout` and `connect_timeout` as the client configuration keys every HTTP builder takes
+/// (set through keys, not `with_client_options`, which would drop what `from_env` read).
+fn client_keys(http: &HttpSettings) -> Vec<(ClientConfigKey, String)> {
+    let ms = |d: &std::time::Duration| format!("{}ms", d.as_millis().max(1));
+    let mut keys = Vec::new();
+    if let Some(d) = &http.timeout {
+        keys.push((ClientConfigKey::Timeout, ms(d)));
+    }
+    if let Some(d) = &http.connect_timeout {
+        keys.push((ClientConfigKey::ConnectTimeout, ms(d)));
+    }
+    keys
+}
+
+fn build_store(name: &str, url: &Url, spec: &StorageSpec) -> Result<Arc<dyn ObjectStore>> {
+    let options = &spec.options;
+    let http = &spec.http;
+    let has_http = http.retry.is_some() || http.timeout.is_some() || http.connect_timeout.is_some();
     let bad_option = |k: &str, e: &dyn std::fmt::Display| {
         Error::storage(
             name,
@@ -216,6 +232,14 @@ fn build_store(
         "file" => {
             if !options.is_empty() {
                 return Err(Error::storage(name, "local folders take no options"));
+            }
+            if has_http {
+                // Only a `--storage` override can get here (the configuration refuses it), and
+                // a local stand-in for a bucket should not need its retry settings removed.
+                tracing::debug!(
+                    root = name,
+                    "retry and timeout settings do not apply to a local folder"
+                );
             }
             Arc::new(object_store::local::LocalFileSystem::new())
         }
@@ -242,6 +266,12 @@ fn build_store(
                     k.parse().map_err(|e| bad_option(k, &e))?;
                 b = b.with_config(key, v);
             }
+            if let Some(r) = &http.retry {
+                b = b.with_retry(r.clone());
+            }
+            for (k, v) in client_keys(http) {
+                b = b.with_config(object_store::aws::AmazonS3ConfigKey::Client(k), v);
+            }
             Arc::new(b.build().map_err(fail)?)
         }
         "gs" => {
@@ -252,6 +282,12 @@ fn build_store(
                     k.parse().map_err(|e| bad_option(k, &e))?;
                 b = b.with_config(key, v);
             }
+            if let Some(r) = &http.retry {
+                b = b.with_retry(r.clone());
+            }
+            for (k, v) in client_keys(http) {
+                b = b.with_config(object_store::gcp::GoogleConfigKey::Client(k), v);
+            }
             Arc::new(b.build().map_err(fail)?)
         }
         "az" | "abfs" | "abfss" => {
@@ -261,6 +297,12 @@ fn build_store(
                 let key: object_store::azure::AzureConfigKey =
                     k.parse().map_err(|e| bad_option(k, &e))?;
                 b = b.with_config(key, v);
+            }
+            if let Some(r) = &http.retry {
+                b = b.with_retry(r.clone());
+            }
+            for (k, v) in client_keys(http) {
+                b = b.with_config(object_store::azure::AzureConfigKey::Client(k), v);
             }
             Arc::new(b.build().map_err(fail)?)
         }
@@ -291,7 +333,7 @@ mod unit {
     fn paths_inside_roots() {
         let spec = StorageSpec {
             url: "memory://unit/wh".into(),
-            options: BTreeMap::new(),
+            ..StorageSpec::default()
         };
         let root = StorageRoot::resolve("warehouse", &spec, FsPath::new("/")).unwrap();
         assert_eq!(

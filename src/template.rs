@@ -9,7 +9,29 @@ use std::collections::BTreeMap;
 use crate::config::VarValue;
 
 /// The built-in placeholders, documented in the README.
-pub const BUILTINS: &[&str] = &["run_date", "run_id", "run_started_at"];
+pub const BUILTINS: &[&str] = &["run_date", "window_start", "run_id", "run_started_at"];
+
+/// `{{ window_start }}` when a model is computed from all history (a first build, a
+/// `--full-refresh`, a full-history model): a date before any export, yet one that every
+/// timestamp unit can still represent (nanoseconds start in 1677), so comparing it with a
+/// timestamp column never overflows.
+pub const HISTORY_START: &str = "DATE '1900-01-01'";
+
+/// Whether `text` has the placeholder `{{ name }}` (spaces inside the braces ignored).
+pub fn uses(text: &str, name: &str) -> bool {
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return false;
+        };
+        if after[..end].trim() == name {
+            return true;
+        }
+        rest = &after[end + 2..];
+    }
+    false
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateError {
@@ -126,5 +148,22 @@ mod unit {
         let e = render("select {{ 1 + 1 }}", &ctx()).unwrap_err();
         assert!(e.message.contains("unknown placeholder"));
         assert!(render("select {{ run_date", &ctx()).is_err());
+    }
+
+    #[test]
+    fn finds_a_placeholder() {
+        assert!(uses(
+            "where d >= {{window_start}} and d <= {{ run_date }}",
+            "window_start"
+        ));
+        assert!(uses(
+            "where d >= {{ run_date }} and d >= {{ window_start }}",
+            "window_start"
+        ));
+        assert!(!uses(
+            "-- window_start\nselect {{ run_date }}",
+            "window_start"
+        ));
+        assert!(!uses("select {{ window_start", "window_start"));
     }
 }

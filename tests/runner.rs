@@ -157,9 +157,12 @@ fn partitioned_runs_replace_only_their_partitions() {
         "+---+\n| n |\n+---+\n| 4 |\n+---+"
     );
 
-    // A late order for the 20th arrives; rerunning the 20th rewrites that day only.
-    p.write_orders(
-        "2026-11-22",
+    // A late order for the 20th arrives in a second file of the 20th's export (a run reads the
+    // exports as of its date, so a later export would not reach a rerun of the 20th); rerunning
+    // the 20th rewrites that day only.
+    p.write_orders_file(
+        "2026-11-20",
+        "part-1.parquet",
         &[("o5", "2026-11-20T23:00:00Z", Some("c2"), 100, "completed")],
     );
     let out = p.run(&["run", "--select", "+fct_orders", "--date", "2026-11-20"]);
@@ -197,6 +200,30 @@ fn partitioned_runs_replace_only_their_partitions() {
 }
 
 #[test]
+fn a_partitioned_table_first_published_empty_still_reads() {
+    let p = fixture("shop");
+    p.write_shop_raw();
+    // No order on the 25th: the first publish of fct_orders holds no file at all.
+    let out = p.run(&["run", "--select", "+fct_orders", "--date", "2026-11-25"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let record = json(&p.read_file("warehouse/fct_orders/_parcours_commit.json"));
+    assert_eq!(record["rows"], 0);
+    assert_eq!(record["files"], serde_json::json!([]));
+    // Its tests read the published (empty) table, columns and all.
+    let out = p.run(&["run", "--select", "+dim_customer", "--date", "2026-11-25"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = p.run(&["test", "--select", "fct_orders", "--date", "2026-11-25"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    // A later night adds its partition.
+    let out = p.run(&["run", "--select", "+fct_orders", "--date", "2026-11-19"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        p.query_text("select count(*) as n from fct_orders"),
+        "+---+\n| n |\n+---+\n| 1 |\n+---+"
+    );
+}
+
+#[test]
 fn failing_error_test_blocks_publish_and_skips_descendants() {
     let p = fixture("shop");
     p.write_shop_raw();
@@ -204,9 +231,11 @@ fn failing_error_test_blocks_publish_and_skips_descendants() {
     let before = p.table_files("fct_orders");
     let revenue_before = p.table_files("agg_daily_revenue");
 
-    // o2 exported again in a later file with another amount: `unique(order_id)` fails.
-    p.write_orders(
-        "2026-11-21",
+    // o2 exported again in a second file of its export with another amount:
+    // `unique(order_id)` fails.
+    p.write_orders_file(
+        "2026-11-20",
+        "part-1.parquet",
         &[("o2", "2026-11-20T09:30:00Z", Some("c2"), 2100, "completed")],
     );
     let out = p.run(&["run", "--date", "2026-11-20"]);
@@ -548,4 +577,51 @@ fn memory_limit_flag_is_checked_and_applied() {
     assert!(out.all().contains("Resources exhausted"), "{}", out.all());
     let out = p.run(&["run", "--date", "2026-11-21", "--memory-limit", "256MiB"]);
     assert_eq!(out.code, 0, "{}", out.all());
+}
+
+#[test]
+fn a_join_too_big_for_the_pool_is_retried_with_sort_merge_joins() {
+    let p = fixture("shop");
+    p.write_shop_raw();
+    // A hash join whose build side (four million keys) does not fit a 64 MiB pool; sorted and
+    // merged instead, the same join spills and completes.
+    p.write_file(
+        "sql/marts/big_join.sql",
+        "with keys as (select x * 1000 + y as k from (select unnest(range(0, 4000)) as x) \
+         cross join (select unnest(range(0, 1000)) as y)) \
+         select count(*) as n from keys a join keys b on a.k = b.k",
+    );
+    let args = [
+        "run",
+        "--select",
+        "big_join",
+        "--date",
+        "2026-11-21",
+        "--memory-limit",
+        "64MiB",
+        "--temp-dir",
+        "spill",
+        "--log-format",
+        "json",
+    ];
+    let out = p.run(&args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("retrying with sort-merge joins"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        p.query_text("select n from big_join"),
+        "+---------+\n| n       |\n+---------+\n| 4000000 |\n+---------+"
+    );
+    // Declared up front, the model skips the failing first try.
+    let yaml = p.read_file("pipelines.yaml").replace(
+        "  fct_orders:\n",
+        "  big_join:\n    joins: sort_merge\n  fct_orders:\n",
+    );
+    p.write_file("pipelines.yaml", &yaml);
+    let out = p.run(&args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
 }

@@ -25,15 +25,22 @@ contact_facts as (
         first_value(usable_phone order by updated_at desc) filter (where usable_phone is not null) as phone_sha256,
         first_value(country order by updated_at desc) filter (where country is not null) as country,
         first_value(consent_marketing order by consent_updated_at desc nulls last, updated_at desc) as consent_marketing,
-        count(distinct source_system) as crm_systems,
         min(created_at) as first_seen_at,
         max(updated_at) as last_seen_at
     from contacts
     group by person_id
 ),
+crm_systems as (
+    -- distinct rows, then count(*): count(distinct) keeps a hash set per person, which over
+    -- millions of persons costs gigabytes the memory pool does not see
+    select person_id, count(*) as crm_systems
+    from (select distinct person_id, source_system from contacts)
+    group by person_id
+),
 cookie_seen as (
     select anonymous_id, min(event_ts) as first_ts, max(event_ts) as last_ts
-    from stg_web_events where not is_bot group by anonymous_id
+    -- every exported copy: a repeated event moves neither first nor last seen
+    from stg_web_events_all where not is_bot group by anonymous_id
     union all
     select anonymous_id, min(interaction_ts), max(interaction_ts)
     from ad_interactions where anonymous_id is not null group by anonymous_id
@@ -55,7 +62,11 @@ activity as (
 activity_facts as (
     select person_id, min(first_ts) as first_ts, max(last_ts) as last_ts,
            sum(case when system in ('orders', 'pos') then revenue else 0 end) as revenue,
-           count(distinct system) as systems
+           -- the four systems of `activity` above, each counted once
+           max(case when system = 'orders' then 1 else 0 end)
+           + max(case when system = 'pos' then 1 else 0 end)
+           + max(case when system = 'registrations' then 1 else 0 end)
+           + max(case when system = 'web' then 1 else 0 end) as systems
     from activity
     group by person_id
 ),
@@ -70,8 +81,9 @@ select
     c.phone_sha256,
     c.country,
     coalesce(c.consent_marketing, false) as consent_marketing,
-    coalesce(c.crm_systems, 0) + coalesce(a.systems, 0) as source_systems,
+    coalesce(s.crm_systems, 0) + coalesce(a.systems, 0) as source_systems,
     coalesce(a.revenue, 0) as lifetime_revenue
 from persons p
 left join contact_facts c on c.person_id = p.person_id
 left join activity_facts a on a.person_id = p.person_id
+left join crm_systems s on s.person_id = p.person_id

@@ -6,7 +6,7 @@
 --           re-pointed);
 --   split   person_id broke away from previous_person_id, which lives on.
 select {{ run_date }} as run_date, {{ run_id }} as run_id, person_id, 'new' as event,
-       cast(null as varchar) as previous_person_id
+       arrow_cast(null, 'Utf8') as previous_person_id
 from int_person_ids
 where status = 'new' and not suppressed
 union all

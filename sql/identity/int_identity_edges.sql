@@ -29,12 +29,13 @@ name_edges as (
 cookie_edges as (
     select distinct record, system, e['node'] as node, e['rule'] as rule, e['confidence'] as confidence
     from (
-        -- bots are not people: their cookies join no one
+        -- bots are not people: their cookies join no one. An event exported twice gives the
+        -- same edges, which `distinct` removes: no need to de-duplicate events first.
         select 'anonymous_id:' || anonymous_id as record, 'web' as system, unnest(make_array(
             named_struct('node', 'customer_id:' || user_id, 'rule', 'cookie_login', 'confidence', 0.97),
             named_struct('node', 'email_sha256:' || email_sha256, 'rule', 'cookie_email', 'confidence', 0.97)
         )) as e
-        from stg_web_events
+        from stg_web_events_all
         where not is_bot and (user_id is not null or email_sha256 is not null)
     )
 ),

@@ -11,7 +11,9 @@
 -- typo), 0 different; street 2 same number and street, 1 same street (a number missing),
 -- 0 different; other comparisons 1 same, 0 different; null when either side is missing.
 with r as (
-    select * from stg_contact_names
+    select record, first_name, last_name, birth_date, postal_code, email_local, phone_sha256,
+           street_name, house_number, phonetic_low, phonetic_high
+    from stg_contact_names
 ),
 keyed as (
     select record, row_number() over (order by sha256_hex(record)) as rn from r
@@ -39,9 +41,8 @@ training_pairs as (
     group by a.record, b.record
 ),
 block_keys as (
-    -- one row per record and block it falls in; a block holding more records than
-    -- `max_block_records` (a common name in a big town, an info@ local part) is skipped
-    select record, block, count(*) over (partition by block) as block_records
+    -- one row per record and block it falls in
+    select record, block
     from (
         select record, unnest(make_array(
             'birth_date,name_low:' || cast(birth_date as varchar) || '|' || phonetic_low,
@@ -54,11 +55,20 @@ block_keys as (
     )
     where block is not null
 ),
+usable_blocks as (
+    -- a block of one record pairs nobody; a block holding more records than
+    -- `max_block_records` (a common name in a big town, an info@ local part) is skipped
+    select block from block_keys group by block
+    having count(*) between 2 and {{ var("max_block_records") }}
+),
+blocked_keys as (
+    -- an aggregate and a semi-join, not a window: both are accounted and can spill
+    select record, block from block_keys where block in (select block from usable_blocks)
+),
 blocked as (
     select distinct a.record as left_record, b.record as right_record
-    from block_keys a
-    join block_keys b on a.block = b.block and a.record < b.record
-    where a.block_records <= {{ var("max_block_records") }}
+    from blocked_keys a
+    join blocked_keys b on a.block = b.block and a.record < b.record
 ),
 pairs as (
     select left_record, right_record, 'candidate' as kind, false as by_email, false as by_phone
@@ -69,8 +79,6 @@ pairs as (
 similarity as (
     select
         p.*,
-        a.first_name as a_first, b.first_name as b_first,
-        a.last_name as a_last, b.last_name as b_last,
         jaro_winkler(a.first_name, b.first_name) as ff,
         jaro_winkler(a.last_name, b.last_name) as ll,
         jaro_winkler(a.first_name, b.last_name) as fl,

@@ -17,11 +17,16 @@ with anchors as (
     where record like 'contact_id:%' and node is null
 ),
 co_occurrence as (
-    select e.node, a.anchor_kind, count(distinct a.anchor) as anchors
-    from int_identity_edges e
-    join anchors a on a.record = e.record
-    where e.node like 'email_sha256:%' or e.node like 'phone_sha256:%'
-    group by e.node, a.anchor_kind
+    -- distinct rows, then count(*): count(distinct) keeps a hash set per group, which over
+    -- millions of groups costs gigabytes the memory pool does not see
+    select node, anchor_kind, count(*) as anchors
+    from (
+        select distinct e.node, a.anchor_kind, a.anchor
+        from int_identity_edges e
+        join anchors a on a.record = e.record
+        where e.node like 'email_sha256:%' or e.node like 'phone_sha256:%'
+    )
+    group by node, anchor_kind
 ),
 shared_identifiers as (
     select node, max(anchors) as records, 'anchors_per_identifier' as reason
@@ -30,10 +35,14 @@ shared_identifiers as (
     having max(anchors) > {{ var("max_anchors_per_identifier") }}
 ),
 carriers as (
-    select e.node, n.*
+    -- only identifiers not already shared: a contact@ inbox on thousands of records would
+    -- otherwise be compared pair by pair (millions of pairs for one address)
+    select e.node, n.record, n.first_name, n.last_name, n.birth_date
     from int_identity_edges e
     join stg_contact_names n on n.record = e.record
-    where e.node like 'email_sha256:%' or e.node like 'phone_sha256:%'
+    left join shared_identifiers s on s.node = e.node
+    where (e.node like 'email_sha256:%' or e.node like 'phone_sha256:%')
+      and e.rule <> 'role_address' and s.node is null
 ),
 name_conflicts as (
     select a.node, count(*) as records, 'different_persons' as reason
@@ -50,16 +59,17 @@ name_conflicts as (
 cookie_fanout as (
     select
         record as node,
-        count(distinct case when node like 'customer_id:%' then node end) as accounts,
-        count(distinct case when node like 'email_sha256:%' then node end) as emails
-    from int_identity_edges
-    where record like 'anonymous_id:%' and node is not null
+        count(case when node like 'customer_id:%' then 1 end) as accounts,
+        count(case when node like 'email_sha256:%' then 1 end) as emails
+    from (
+        select distinct record, node from int_identity_edges
+        where record like 'anonymous_id:%' and node is not null
+    )
     group by record
 ),
 role_addresses as (
-    select node, count(distinct record) as records, 'role_address' as reason
-    from int_identity_edges
-    where rule = 'role_address'
+    select node, count(*) as records, 'role_address' as reason
+    from (select distinct node, record from int_identity_edges where rule = 'role_address')
     group by node
 ),
 shared_cookies as (

@@ -19,7 +19,7 @@ carried as (
 )
 select
     c.source_system,
-    c.identifier_type,
+    arrow_cast(c.identifier_type, 'Utf8') as identifier_type,
     count(*) as records,
     count(o.person_id) as matched_to_online,
     cast(count(o.person_id) as double) / count(*) as match_rate

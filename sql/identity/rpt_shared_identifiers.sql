@@ -13,7 +13,11 @@ with erased_nodes as (
     join int_person_ids p on p.component = c.component
     where p.suppressed
 )
-select s.identifier_type, s.identifier_value, s.node, s.records, s.reason
+select
+    arrow_cast(s.identifier_type, 'Utf8') as identifier_type,
+    arrow_cast(s.identifier_value, 'Utf8') as identifier_value,
+    arrow_cast(s.node, 'Utf8') as node,
+    s.records, s.reason
 from int_shared_identifiers s
 left join erased_nodes x on x.node = s.node
 where x.node is null

@@ -1,4 +1,6 @@
 -- What each campaign cost and what the platforms and our own touch logs say it delivered.
+-- Incremental: a night recomputes the days a late export can still change (window_start =
+-- run date - execution.late_arrival_days); a platform re-exporting an older day is not seen.
 with observed as (
     select
         cast(interaction_ts as date) as date,
@@ -6,6 +8,7 @@ with observed as (
         count(*) filter (where interaction_type = 'impression') as observed_impressions,
         count(*) filter (where interaction_type = 'click') as observed_clicks
     from ad_interactions
+    where cast(interaction_ts as date) >= {{ window_start }}
     group by cast(interaction_ts as date), campaign_id
 )
 select
@@ -20,5 +23,5 @@ select
     coalesce(o.observed_clicks, 0) as observed_clicks
 from stg_campaign_spend s
 left join observed o on o.date = s.spend_date and o.campaign_id = s.campaign_id
-where s.spend_date > {{ run_date }} - {{ var("lookback_days") }}
+where s.spend_date >= {{ window_start }}
   and s.spend_date <= {{ run_date }}

@@ -55,9 +55,12 @@ joined as (
      and s.model = r.model
 )
 select
-    date, channel, campaign_id, model, spend, impressions, clicks, leads, conversions, revenue,
+    date, channel, campaign_id, model,
+    cast(spend as decimal(18, 2)) as spend,
+    impressions, clicks, leads, conversions,
+    cast(revenue as decimal(18, 6)) as revenue,
     spend / nullif(clicks, 0) as cpc,
     spend / nullif(leads, 0) as cpl,
     spend / nullif(conversions, 0) as cpa,
-    revenue / nullif(spend, 0) as roas
+    cast(revenue as double) / nullif(spend, 0) as roas
 from joined

@@ -12,6 +12,6 @@ select
     channel,
     model,
     conversions,
-    revenue,
+    cast(revenue as decimal(18, 6)) as revenue,
     conversions / sum(conversions) over (partition by model) as share
 from by_channel

@@ -7,11 +7,11 @@ select
     conversion_date as date,
     count(*) as offline_conversions,
     count(touchpoint_id) as offline_conversions_with_online_touch,
-    sum(attributed_revenue) as offline_revenue,
-    coalesce(sum(attributed_revenue) filter (where touchpoint_id is not null), 0)
-        as offline_revenue_with_online_touch,
-    coalesce(sum(attributed_revenue) filter (where touchpoint_id is not null), 0)
-        / nullif(sum(attributed_revenue), 0) as share
+    cast(sum(attributed_revenue) as decimal(18, 6)) as offline_revenue,
+    cast(coalesce(sum(attributed_revenue) filter (where touchpoint_id is not null), 0)
+        as decimal(18, 6)) as offline_revenue_with_online_touch,
+    cast(coalesce(sum(attributed_revenue) filter (where touchpoint_id is not null), 0) as double)
+        / nullif(cast(sum(attributed_revenue) as double), 0) as share
 from fct_attribution
 where model = 'first_touch'
   and is_offline

@@ -3,7 +3,7 @@ with ranked as (
     select
         *,
         row_number() over (partition by event_id order by export_date) as copy_rank
-    from web_events
+    from stg_web_events_all
 )
 select
     event_id,
@@ -20,7 +20,6 @@ select
     device_type,
     order_id,
     revenue,
-    -- bots must never count as people
-    coalesce(regexp_like(user_agent, {{ var("bot_pattern") }}), false) as is_bot
+    is_bot
 from ranked
 where copy_rank = 1

@@ -11,12 +11,13 @@ pub mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 
 use crate::error::{Error, Result};
-pub use raw::Materialization;
+pub use raw::{Joins, Materialization};
 pub use tests::{Severity, TestKind, TestSpec};
 
 /// The file name looked up in the project directory.
@@ -42,10 +43,22 @@ pub struct Config {
     text: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StorageSpec {
     pub url: String,
     pub options: BTreeMap<String, String>,
+    /// Retry and timeout settings of the HTTP back-ends; local and memory roots ignore them.
+    pub http: HttpSettings,
+}
+
+/// How an HTTP back-end (S3, GCS, Azure) retries and times out; `None` keeps object_store's
+/// default (10 retries within 3 minutes, backoff from 100 ms to 15 s, 30 s per request, 5 s to
+/// connect).
+#[derive(Debug, Clone, Default)]
+pub struct HttpSettings {
+    pub retry: Option<object_store::RetryConfig>,
+    pub timeout: Option<Duration>,
+    pub connect_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +72,10 @@ pub struct SourceSpec {
     pub schema: Option<Vec<DeclaredColumn>>,
     /// No files yet is not an error: the source reads as an empty table of `schema`.
     pub optional: bool,
+    /// The `date` partition column that says when a file was exported: a run reads only the
+    /// files of partitions on or before its run date, so a backfill of night D sees the world
+    /// as it was on D. `None`: every file is read.
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +94,10 @@ pub struct ModelSettings {
     pub enabled: bool,
     pub columns: BTreeMap<String, Option<String>>,
     pub tests: Vec<TestSpec>,
+    /// Declared `full_history`: `Some(true)` needs all history, `Some(false)` opts out of what
+    /// it would inherit, `None` inherits from the models it reads (see [`crate::graph`]).
+    pub full_history: Option<bool>,
+    pub joins: Joins,
 }
 
 impl Default for ModelSettings {
@@ -89,6 +110,8 @@ impl Default for ModelSettings {
             enabled: true,
             columns: BTreeMap::new(),
             tests: Vec::new(),
+            full_history: None,
+            joins: Joins::Hash,
         }
     }
 }
@@ -106,6 +129,13 @@ pub struct Execution {
     pub target_partitions: Option<usize>,
     pub memory_limit: Option<u64>,
     pub temp_dir: Option<PathBuf>,
+    /// The warehouse lease's time to live (default [`crate::lease::DEFAULT_TTL`]).
+    pub lease_ttl: Option<Duration>,
+    /// How long `run` waits for another run's lease (default: not at all).
+    pub wait_for_lease: Option<Duration>,
+    /// Days a row may arrive late: night D rewrites partitions D - late_arrival_days ..= D of
+    /// the models that read `{{ window_start }}`.
+    pub late_arrival_days: u32,
 }
 
 /// A typed variable. In SQL it becomes a literal of its type, never pasted text.
@@ -220,10 +250,19 @@ impl Config {
     /// Validates configuration text as if it were read from `file`.
     pub fn parse(project_dir: &Path, file: PathBuf, text: String) -> Result<Config> {
         let raw: raw::RawProject = serde_norway::from_str(&text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
+            let mut line = e.location().map(|l| l.line());
             let mut msg = e.to_string();
-            if msg.contains("untagged enum RawStorage") {
-                msg = format!("{msg} (a storage root is a URL string or {{url: ..., options: {{...}}}})");
+            if let Some((head, rest)) = msg.split_once("storage root: ") {
+                // The map form is read from a YAML value, which has no positions: serde points
+                // at the `storage:` block, so find the offending key below it instead.
+                let field = rest
+                    .strip_prefix("unknown field `")
+                    .and_then(|r| r.split('`').next());
+                if let Some(at) = field.and_then(|f| locate(&text, &["storage", f])) {
+                    line = Some(at);
+                }
+                let rest = rest.split(" at line ").next().unwrap_or(rest);
+                msg = format!("{head}{rest} (a storage root is a URL string or {{url: ..., options: {{...}}, retry: {{...}}, timeout: ..., connect_timeout: ...}})");
             } else if msg.contains("untagged enum RawTest") {
                 msg = format!("{msg} (a test is a name like `not_null` or a one-key map like `accepted_values: {{values: [...]}}`)");
             } else if msg.contains("untagged enum RawPartition") {
@@ -272,12 +311,16 @@ impl Validator<'_> {
             let spec = match spec {
                 raw::RawStorage::Url(url) => StorageSpec {
                     url,
-                    options: BTreeMap::new(),
+                    ..StorageSpec::default()
                 },
-                raw::RawStorage::Full(full) => StorageSpec {
-                    url: full.url,
-                    options: full.options,
-                },
+                raw::RawStorage::Full(full) => {
+                    let http = self.http_settings(&name, &full)?;
+                    StorageSpec {
+                        url: full.url,
+                        options: full.options,
+                        http,
+                    }
+                }
             };
             for key in spec.options.keys() {
                 let k = key.to_ascii_lowercase();
@@ -348,6 +391,7 @@ impl Validator<'_> {
                     Some(out)
                 }
             };
+            let as_of = self.as_of(&name, src.as_of, &partitions)?;
             if src.optional && schema.is_none() {
                 return Err(self.err(
                     &["sources", &name, "optional"],
@@ -364,6 +408,7 @@ impl Validator<'_> {
                     partitions,
                     schema,
                     optional: src.optional,
+                    as_of,
                 },
             );
         }
@@ -412,6 +457,31 @@ impl Validator<'_> {
                 ))
             })?),
         };
+        let lease_ttl = match &exec.lease_ttl {
+            None => None,
+            Some(s) => {
+                let ttl = self.duration(&["execution", "lease_ttl"], "lease_ttl", s)?;
+                if ttl < crate::lease::MIN_TTL {
+                    return Err(self.err(&["execution", "lease_ttl"], format!(
+                        "lease_ttl `{s}` is too short: the lease is renewed every third of it, so it must be at least {}s",
+                        crate::lease::MIN_TTL.as_secs()
+                    )));
+                }
+                Some(ttl)
+            }
+        };
+        let wait_for_lease = match &exec.wait_for_lease {
+            None => None,
+            Some(s) => {
+                Some(self.duration(&["execution", "wait_for_lease"], "wait_for_lease", s)?)
+            }
+        };
+        let late_arrival_days = exec.late_arrival_days.unwrap_or(0);
+        if late_arrival_days > MAX_LATE_ARRIVAL_DAYS {
+            return Err(self.err(&["execution", "late_arrival_days"], format!(
+                "late_arrival_days {late_arrival_days} is more than {MAX_LATE_ARRIVAL_DAYS}; rows that late are history: rebuild it with `parcours run --full-refresh`"
+            )));
+        }
         if exec.threads == Some(0) || exec.target_partitions == Some(0) {
             return Err(self.err(
                 &["execution"],
@@ -439,8 +509,183 @@ impl Validator<'_> {
                 target_partitions: exec.target_partitions,
                 memory_limit,
                 temp_dir: exec.temp_dir.map(|d| project_dir.join(d)),
+                lease_ttl,
+                wait_for_lease,
+                late_arrival_days,
             },
             text: text.to_string(),
+        })
+    }
+
+    /// Resolves a source's `as_of`: a declared `date` partition column, the first one by default,
+    /// or none when switched off or when the source has no date partition.
+    fn as_of(
+        &self,
+        source: &str,
+        raw: Option<raw::RawAsOf>,
+        partitions: &[(String, DataType)],
+    ) -> Result<Option<String>> {
+        let first_date = || {
+            partitions
+                .iter()
+                .find(|(_, t)| *t == DataType::Date32)
+                .map(|(c, _)| c.clone())
+        };
+        match raw {
+            None => Ok(first_date()),
+            Some(raw::RawAsOf::Off) => Ok(None),
+            Some(raw::RawAsOf::Column(col)) => match partitions.iter().find(|(c, _)| *c == col) {
+                Some((_, DataType::Date32)) => Ok(Some(col)),
+                Some((_, ty)) => Err(self.err(&["sources", source, "as_of"], format!(
+                    "source `{source}`: as_of `{col}` is a `{}` partition; it must be declared `{{name: {col}, type: date}}` under `partitions:`",
+                    datatype::display(ty)
+                ))),
+                None => Err(self.err(&["sources", source, "as_of"], format!(
+                    "source `{source}`: as_of `{col}` is not one of its partitions ({}); name a `date` partition, or write `as_of: false` to read every file",
+                    if partitions.is_empty() {
+                        "it declares none".to_string()
+                    } else {
+                        partitions.iter().map(|(c, _)| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                    }
+                ))),
+            },
+        }
+    }
+
+    /// A duration setting, or an error at its line.
+    fn duration(&self, path: &[&str], key: &str, text: &str) -> Result<Duration> {
+        parse_duration(text).ok_or_else(|| {
+            self.err(
+                path,
+                format!(
+                    "{key} `{text}` is not a duration; write e.g. `500ms`, `30s`, `5m` or `1h`"
+                ),
+            )
+        })
+    }
+
+    /// Checks a storage root's `retry`, `timeout` and `connect_timeout` and builds object_store's
+    /// settings from them.
+    fn http_settings(&self, name: &str, full: &raw::RawStorageFull) -> Result<HttpSettings> {
+        let has_any =
+            full.retry.is_some() || full.timeout.is_some() || full.connect_timeout.is_some();
+        let scheme = full
+            .url
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase());
+        if has_any
+            && !matches!(
+                scheme.as_deref(),
+                Some("s3" | "s3a" | "gs" | "az" | "abfs" | "abfss")
+            )
+        {
+            let key = if full.retry.is_some() {
+                "retry"
+            } else if full.timeout.is_some() {
+                "timeout"
+            } else {
+                "connect_timeout"
+            };
+            return Err(self.err(&["storage", name, key], format!(
+                "storage `{name}`: `{key}` applies to HTTP back-ends (s3://, gs://, az://); `{}` is not one, so remove it",
+                full.url
+            )));
+        }
+        for key in ["timeout", "connect_timeout"] {
+            if full.options.contains_key(key) {
+                return Err(self.err(&["storage", name, "options", key], format!(
+                    "storage `{name}`: set `{key}` once, as `{key}:` beside `url:`, not under `options:`"
+                )));
+            }
+        }
+        let positive = |key: &str, text: &Option<String>| -> Result<Option<Duration>> {
+            let Some(text) = text else { return Ok(None) };
+            let d = self.duration(&["storage", name, key], key, text)?;
+            if d.is_zero() {
+                return Err(self.err(
+                    &["storage", name, key],
+                    format!("storage `{name}`: {key} must be longer than 0"),
+                ));
+            }
+            Ok(Some(d))
+        };
+        let timeout = positive("timeout", &full.timeout)?;
+        let connect_timeout = positive("connect_timeout", &full.connect_timeout)?;
+        let retry = match &full.retry {
+            None => None,
+            Some(r) => {
+                let at = |key: &str| -> Vec<String> {
+                    ["storage", name, "retry", key]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                };
+                let err = |key: &str, msg: String| {
+                    let p = at(key);
+                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                    self.err(&p, format!("storage `{name}`, retry.{key}: {msg}"))
+                };
+                let dur = |key: &str, text: &Option<String>| -> Result<Option<Duration>> {
+                    match text {
+                        None => Ok(None),
+                        Some(t) => parse_duration(t).map(Some).ok_or_else(|| {
+                            err(
+                                key,
+                                format!(
+                                    "`{t}` is not a duration; write e.g. `500ms`, `30s` or `5m`"
+                                ),
+                            )
+                        }),
+                    }
+                };
+                let mut c = object_store::RetryConfig::default();
+                if let Some(n) = r.max_retries {
+                    if n > MAX_RETRIES {
+                        return Err(err(
+                            "max_retries",
+                            format!(
+                                "{n} is more than {MAX_RETRIES}; bound the time spent retrying with `retry_timeout` instead"
+                            ),
+                        ));
+                    }
+                    c.max_retries = n;
+                }
+                if let Some(d) = dur("retry_timeout", &r.retry_timeout)? {
+                    c.retry_timeout = d;
+                }
+                if let Some(d) = dur("init_backoff", &r.init_backoff)? {
+                    c.backoff.init_backoff = d;
+                }
+                if let Some(d) = dur("max_backoff", &r.max_backoff)? {
+                    c.backoff.max_backoff = d;
+                }
+                if let Some(b) = r.backoff_base {
+                    if !(b.is_finite() && b >= 1.0) {
+                        return Err(err(
+                            "backoff_base",
+                            format!(
+                                "{b} must be a number of at least 1 (each wait is up to this many times the previous one)"
+                            ),
+                        ));
+                    }
+                    c.backoff.base = b;
+                }
+                if c.backoff.max_backoff < c.backoff.init_backoff {
+                    return Err(err(
+                        "max_backoff",
+                        format!(
+                            "{:?} is shorter than init_backoff {:?}",
+                            c.backoff.max_backoff, c.backoff.init_backoff
+                        ),
+                    ));
+                }
+                Some(c)
+            }
+        };
+        Ok(HttpSettings {
+            retry,
+            timeout,
+            connect_timeout,
         })
     }
 
@@ -517,6 +762,8 @@ impl Validator<'_> {
             enabled: m.enabled.unwrap_or(defaults.enabled),
             columns,
             tests: tests_out,
+            full_history: m.full_history.or(defaults.full_history),
+            joins: m.joins.unwrap_or(defaults.joins),
         })
     }
 }
@@ -529,6 +776,33 @@ fn join_keys<V>(m: &BTreeMap<String, V>) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The longest `execution.late_arrival_days`: ten years.
+pub const MAX_LATE_ARRIVAL_DAYS: u32 = 3650;
+
+/// The most retries a storage root may ask for: beyond this, `retry_timeout` is the better bound.
+pub const MAX_RETRIES: usize = 1000;
+
+/// Parses `500ms`, `30s`, `1.5s`, `5m`, `1h` (or a bare `0`) into a duration.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => num / 1000.0,
+        "s" => num,
+        "m" | "min" => num * 60.0,
+        "h" => num * 3600.0,
+        _ => return None,
+    };
+    // A week is far beyond any sensible timeout and keeps the conversion finite.
+    (secs.is_finite() && (0.0..=7.0 * 86400.0).contains(&secs))
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 /// Parses `4GiB`, `512MiB`, `2G`, `100M`, `1024` into bytes.
@@ -599,6 +873,72 @@ mod unit {
         assert_eq!(locate(text, &["models", "b", "tests"]), Some(8));
         assert_eq!(locate(text, &["models", "a"]), Some(4));
         assert_eq!(locate(text, &["models", "zzz"]), Some(3));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("30"), None);
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+
+    #[test]
+    fn retry_settings_are_checked_where_they_are_written() {
+        let parse =
+            |yaml: &str| Config::parse(Path::new("."), "pipelines.yaml".into(), yaml.to_string());
+        let ok = parse("storage:\n  warehouse:\n    url: s3://b/wh\n    timeout: 2s\n    retry:\n      max_retries: 3\n      init_backoff: 10ms\n      max_backoff: 1s\n      backoff_base: 3\n").unwrap();
+        let http = &ok.storage["warehouse"].http;
+        let retry = http.retry.as_ref().unwrap();
+        assert_eq!(retry.max_retries, 3);
+        assert_eq!(retry.backoff.init_backoff, Duration::from_millis(10));
+        assert_eq!(
+            retry.retry_timeout,
+            object_store::RetryConfig::default().retry_timeout
+        );
+        assert_eq!(http.timeout, Some(Duration::from_secs(2)));
+
+        let err =
+            parse("storage:\n  warehouse:\n    url: s3://b/wh\n    retry:\n      max_retry: 3\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("pipelines.yaml:5")
+                && err.contains("unknown field `max_retry`")
+                && err.contains("max_retries"),
+            "{err}"
+        );
+        let err = parse(
+            "storage:\n  warehouse:\n    url: s3://b/wh\n    retry:\n      init_backoff: soon\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("pipelines.yaml:5")
+                && err.contains("retry.init_backoff")
+                && err.contains("`soon`"),
+            "{err}"
+        );
+        let err = parse("storage:\n  warehouse:\n    url: s3://b/wh\n    retry: {init_backoff: 2s, max_backoff: 1s}\n").unwrap_err().to_string();
+        assert!(err.contains("shorter than init_backoff"), "{err}");
+        let err = parse("storage:\n  warehouse:\n    url: ./wh\n    timeout: 2s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipelines.yaml:4") && err.contains("HTTP back-ends"),
+            "{err}"
+        );
+        let err = parse("execution:\n  lease_ttl: 100ms\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipelines.yaml:2") && err.contains("too short"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -35,12 +35,26 @@ pub struct RawProject {
     pub execution: Option<RawExecution>,
 }
 
-/// A storage root: a URL, or a URL with non-secret options.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A storage root: a URL, or a URL with non-secret options and HTTP settings.
+#[derive(Debug)]
 pub enum RawStorage {
     Url(String),
     Full(RawStorageFull),
+}
+
+/// Written by hand rather than `#[serde(untagged)]`: an untagged enum reports any mistake in
+/// the map form as "did not match any variant", hiding which key was wrong. Here a string is
+/// a URL and anything else must be a [`RawStorageFull`], whose own error names the key.
+impl<'de> Deserialize<'de> for RawStorage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match serde_norway::Value::deserialize(d)? {
+            serde_norway::Value::String(url) => Ok(RawStorage::Url(url)),
+            other => RawStorageFull::deserialize(other)
+                .map(RawStorage::Full)
+                .map_err(|e| D::Error::custom(format!("storage root: {e}"))),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +63,28 @@ pub struct RawStorageFull {
     pub url: String,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// How HTTP back-ends (s3, gs, az) retry a failed request.
+    pub retry: Option<RawRetry>,
+    /// Longest time for one HTTP request, connection to last byte (`30s`).
+    pub timeout: Option<String>,
+    /// Longest time to open a connection (`5s`).
+    pub connect_timeout: Option<String>,
+}
+
+/// object_store's `RetryConfig`; every field defaults to object_store's own default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Retries of one request after its first try; 0 turns retrying off.
+    pub max_retries: Option<usize>,
+    /// No retry starts later than this after the first try (`3m`).
+    pub retry_timeout: Option<String>,
+    /// The first wait before a retry (`100ms`).
+    pub init_backoff: Option<String>,
+    /// The longest wait between two tries (`15s`).
+    pub max_backoff: Option<String>,
+    /// Each wait is drawn up to `backoff_base` times the previous one.
+    pub backoff_base: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +105,44 @@ pub struct RawSource {
     /// keeps from run to run, such as the previous version of a published table).
     #[serde(default)]
     pub optional: bool,
+    /// The date partition that says when a file was exported: a run reads only the files
+    /// exported on or before its run date. Default: the first `date` partition; `false`: off.
+    #[serde(default)]
+    pub as_of: Option<RawAsOf>,
+}
+
+/// `as_of: export_date` (a partition column) or `as_of: false`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawAsOf {
+    Column(String),
+    Off,
+}
+
+/// Written by hand so that a wrong value is reported, at its own line, as what `as_of`
+/// accepts, not as "did not match any variant".
+impl<'de> Deserialize<'de> for RawAsOf {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AsOf;
+        impl serde::de::Visitor<'_> for AsOf {
+            type Value = RawAsOf;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the name of a date partition column, or `false`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawAsOf, E> {
+                Ok(RawAsOf::Column(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawAsOf, E> {
+                if v {
+                    Err(E::custom(
+                        "`true` is the default; name the partition column, or write `false`",
+                    ))
+                } else {
+                    Ok(RawAsOf::Off)
+                }
+            }
+        }
+        d.deserialize_any(AsOf)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +172,17 @@ pub enum Materialization {
     Ephemeral,
 }
 
+/// How a model's joins run. `hash` (the default) holds each join's build side in memory,
+/// which DataFusion cannot spill; `sort_merge` sorts both sides instead, spilling to the temp
+/// folder, for models whose joins outgrow the memory pool at scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Joins {
+    #[default]
+    Hash,
+    SortMerge,
+}
+
 impl Materialization {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -122,6 +207,12 @@ pub struct RawModel {
     pub columns: BTreeMap<String, RawColumn>,
     #[serde(default)]
     pub tests: Vec<RawTest>,
+    /// `true`: the model's rows depend on all history (identity graph, Markov chain), so every
+    /// run recomputes it whole. `false`: it does not, even if it reads a model that does.
+    /// Absent: inherited from the models it reads.
+    pub full_history: Option<bool>,
+    /// `hash` or `sort_merge`; see [`Joins`].
+    pub joins: Option<Joins>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,4 +253,12 @@ pub struct RawExecution {
     pub memory_limit: Option<String>,
     /// Where operators spill when the memory limit is reached.
     pub temp_dir: Option<String>,
+    /// How long a run's warehouse lease lasts without renewal (`60s`); a run that dies leaves
+    /// the warehouse to the next one after this long.
+    pub lease_ttl: Option<String>,
+    /// How long `run` waits for another run's lease (`10m`; default: no wait, exit 5).
+    pub wait_for_lease: Option<String>,
+    /// How many days late a row may be exported: night D rewrites the partitions from
+    /// D - late_arrival_days to D of every model that reads `{{ window_start }}` (default 0).
+    pub late_arrival_days: Option<u32>,
 }

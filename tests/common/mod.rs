@@ -133,6 +133,16 @@ impl TestProject {
 
     /// `rows`: (order_id, order_ts, customer_id, amount in cents, status).
     pub fn write_orders(&self, export_date: &str, rows: &[(&str, &str, Option<&str>, i128, &str)]) {
+        self.write_orders_file(export_date, "part-0.parquet", rows);
+    }
+
+    /// [`Self::write_orders`] into a file of its own: a second delivery of an export day.
+    pub fn write_orders_file(
+        &self,
+        export_date: &str,
+        file: &str,
+        rows: &[(&str, &str, Option<&str>, i128, &str)],
+    ) {
         let ts: Vec<i64> = rows.iter().map(|r| micros(r.1)).collect();
         let schema = Arc::new(Schema::new(vec![
             Field::new("order_id", DataType::Utf8, false),
@@ -164,7 +174,7 @@ impl TestProject {
         ];
         let batch = RecordBatch::try_new(schema, cols).expect("batch");
         self.write_parquet(
-            &format!("raw/orders/export_date={export_date}/part-0.parquet"),
+            &format!("raw/orders/export_date={export_date}/{file}"),
             &batch,
         );
     }
