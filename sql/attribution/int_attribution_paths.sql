@@ -9,67 +9,14 @@
 -- window count. One still running at the run date (last touch less than a window ago) is not
 -- counted yet: it may still convert.
 -- Everything is computed with running windows over each person's timeline, never a window over
--- a whole partition, so that it streams.
-with timeline as (
-    select
-        person_id, touch_ts as ts, touchpoint_id as id, channel, is_view_through,
-        arrow_cast(null, 'Timestamp(Microsecond, Some("UTC"))') as conversion_ts
-    from fct_touchpoint
-    where touch_date > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
-      and touch_date <= {{ run_date }}
-    union all
-    select person_id, conversion_ts as ts, conversion_id, cast(null as varchar),
-           cast(null as boolean), conversion_ts
-    from int_conversions
-    where cast(conversion_ts as date) > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
-      and cast(conversion_ts as date) <= {{ run_date }}
-),
-next_conversion as (
-    select
-        *,
-        -- walking back in time, the latest conversion seen is the next one after a touch (a
-        -- conversion at the same instant included)
-        last_value(conversion_ts) ignore nulls over (
-            partition by person_id
-            order by ts desc, case when conversion_ts is null then 1 else 0 end, id desc
-            rows between unbounded preceding and current row
-        ) as next_conversion_ts
-    from timeline
-),
-open_touches as (
-    select person_id, ts as touch_ts, id as touchpoint_id, channel
-    from next_conversion
-    where conversion_ts is null
-      and not coalesce(next_conversion_ts <= ts + cast(
-              case when is_view_through then {{ var("attribution_view_through_days") }}
-                   else {{ var("attribution_window_days") }} end || ' days' as interval), false)
-),
-ends as (
-    select
-        *,
-        coalesce(
-            lead(touch_ts) over (partition by person_id order by touch_ts, touchpoint_id)
-                > touch_ts + cast({{ var("attribution_window_days") }} || ' days' as interval),
-            true
-        ) as is_end
-    from open_touches
-),
-numbered as (
-    select
-        *,
-        -- journeys numbered from the person's last one: the ends at or after a touch
-        sum(case when is_end then 1 else 0 end) over (
-            partition by person_id order by touch_ts desc, touchpoint_id desc
-            rows between unbounded preceding and current row
-        ) as journey_from_last
-    from ends
-),
-with_end as (
+-- a whole partition, so that it streams; the first two steps are int_attribution_open_touches
+-- and int_attribution_open_journeys.
+with with_end as (
     select
         *,
         first_value(touch_ts) over from_end as end_ts,
         row_number() over from_end as position_from_end
-    from numbered
+    from int_attribution_open_journeys
     window from_end as (
         partition by person_id, journey_from_last order by touch_ts desc, touchpoint_id desc
         rows between unbounded preceding and current row
