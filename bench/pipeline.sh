@@ -46,8 +46,9 @@ out, raw, status = sys.argv[1], sys.argv[2], int(sys.argv[3])
 wall, rss_kb = open(f"{out}/time").read().split()[-2:]
 samples = []
 for line in open(f"{out}/rss"):
-    t, kb = line.split()
-    samples.append((float(t), int(kb)))
+    parts = line.split()
+    if len(parts) == 2:  # the last sample may catch the process exiting
+        samples.append((float(parts[0]), int(parts[1])))
 spans, starts, rows = {}, {}, {}
 for line in open(f"{out}/log.jsonl"):
     try:
