@@ -65,24 +65,7 @@ fn check_readers(warehouse: &Path, allow: &[&str]) -> Output {
 #[test]
 fn every_curated_table_reads_cleanly_in_duckdb_and_pyarrow() {
     let p = reference_project();
-    let o = common::bin()
-        .current_dir(p.path())
-        .args([
-            "generate",
-            "--out",
-            "data/raw",
-            "--scale",
-            "0.01",
-            "--days",
-            "14",
-            "--end-date",
-            "2026-10-31",
-            "--seed",
-            "7",
-        ])
-        .output()
-        .expect("generate");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    p.generate_raw(14, 7);
     let out = p.run(&["run", "--date", "2026-10-31"]);
     assert_eq!(out.code, 0, "{}", out.all());
 

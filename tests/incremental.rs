@@ -21,23 +21,6 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).expect("json")
 }
 
-/// Twenty days of exports at scale 0.01 into `p/data/raw`.
-fn generate(p: &TestProject) {
-    let out = common::bin()
-        .current_dir(p.path())
-        .args([
-            "generate", "--out", "data/raw", "--scale", "0.01", "--days", "20",
-        ])
-        .args(["--end-date", END, "--seed", "42"])
-        .output()
-        .expect("generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `parcours run` on the reference project into `p/warehouse`, reading `raw`; must succeed.
 fn run(p: &TestProject, raw: &str, args: &[&str]) -> common::Output {
     let raw = format!("raw={raw}");
@@ -154,7 +137,7 @@ fn rewritten(results: &serde_json::Value, model: &str) -> String {
 fn nightly_increments_match_one_run_over_the_same_period() {
     // W1: a first night, then five more as a backfill: each a complete run with its run date.
     let nightly = reference_project();
-    generate(&nightly);
+    nightly.generate_raw(20, 42);
     let raw = nightly.path().join("data/raw");
     let raw = raw.to_str().expect("utf-8 path");
     run(&nightly, raw, &["--date", FIRST_NIGHT]);

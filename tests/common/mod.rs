@@ -84,6 +84,23 @@ impl TestProject {
         self.run_env(args, &[])
     }
 
+    /// Generates `days` days of sample exports at scale 0.01, ending on 2026-10-31, into
+    /// `data/raw` of this project, and asserts it worked.
+    pub fn generate_raw(&self, days: u32, seed: u64) {
+        let out = bin()
+            .current_dir(self.path())
+            .args(["generate", "--out", "data/raw", "--scale", "0.01"])
+            .args(["--days", &days.to_string(), "--end-date", "2026-10-31"])
+            .args(["--seed", &seed.to_string()])
+            .output()
+            .expect("generate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = bin();
         c.arg("--project-dir").arg(self.path()).args(args);
