@@ -9,6 +9,8 @@ with observed as (
         count(*) filter (where interaction_type = 'click') as observed_clicks
     from ad_interactions
     where cast(interaction_ts as date) >= {{ window_start }}
+      -- a touch is exported on its day or later: only the window's exports are read
+      and export_date >= {{ window_start }}
     group by cast(interaction_ts as date), campaign_id
 )
 select
