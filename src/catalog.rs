@@ -5,7 +5,6 @@
 //! neither checked nor read, so a backfill of night D sees the exports as they were on D.
 //! Published models are registered from the warehouse.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -139,15 +138,10 @@ pub async fn register_source(
     let mut files = list_parquet(&root.store, &prefix)
         .await
         .map_err(|e| Error::storage(&root.name, format!("cannot list {url}: {e}")))?;
-    // A folder parcours publishes (another project's table, last night's bridge): only the
+    // A folder parcours publishes (last night's bridge, another project's table): only the
     // files its commit record lists are live; others are a crashed run's leftovers.
-    let record = match crate::publish::read_commit(root, &spec.path).await {
-        Ok(Some(r)) if r.partition_by.is_none() => Some(r),
-        _ => None,
-    };
-    if let Some(record) = &record {
-        let live: BTreeSet<&str> = record.files.iter().map(|f| f.path.as_str()).collect();
-        files.retain(|m| live.contains(relative_segments(&m.location, &prefix).join("/").as_str()));
+    if let Ok(Some(record)) = crate::publish::read_commit(root, &spec.path).await {
+        return register_published_source(ctx, spec, url, &record).await;
     }
     let mut later_files = 0;
     if let Some(col) = &spec.as_of {
@@ -298,20 +292,7 @@ pub async fn register_source(
             Arc::new(Schema::new(fields))
         }
     };
-    let config = match &record {
-        None => ListingTableConfig::new(table_url),
-        Some(_) => ListingTableConfig::new_with_multi_paths(
-            sorted
-                .iter()
-                .map(|f| {
-                    let rel = relative_segments(&f.path, &prefix).join("/");
-                    let u = url.join(&rel).map_err(|e| Error::Internal(e.to_string()))?;
-                    Ok(ListingTableUrl::parse(u.as_str())?)
-                })
-                .collect::<Result<Vec<_>>>()?,
-        ),
-    };
-    let config = config
+    let config = ListingTableConfig::new(table_url)
         .with_listing_options(options)
         .with_schema(schema.clone());
     let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
@@ -336,6 +317,54 @@ pub async fn register_source(
         bytes: facts.iter().map(|f| f.size).sum(),
         schema,
         later_files,
+    })
+}
+
+/// A source that is a table parcours published: read through its commit record (see
+/// [`register_published`]), its declared columns checked against the record's.
+async fn register_published_source(
+    ctx: &SessionContext,
+    spec: &SourceSpec,
+    url: Url,
+    record: &crate::publish::CommitRecord,
+) -> Result<SourceInfo> {
+    let name = &spec.name;
+    register_published(ctx, name, &url, record).await?;
+    let schema: SchemaRef = Arc::new(ctx.table(name.as_str()).await?.schema().as_arrow().clone());
+    for col in spec.schema.iter().flatten() {
+        match schema.field_with_name(&col.name) {
+            Ok(f) if compatible(&col.data_type, f.data_type()) => {}
+            Ok(f) => {
+                return Err(Error::source_data(
+                    name,
+                    format!(
+                        "column `{}` is declared `{}` but the table published at {url} has `{}`; change sources.{name}.schema.{} in pipelines.yaml",
+                        col.name,
+                        display(&col.data_type),
+                        display(f.data_type()),
+                        col.name
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(Error::source_data(
+                    name,
+                    format!(
+                        "the table published at {url} has no column `{}` declared in sources.{name}.schema",
+                        col.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(SourceInfo {
+        name: name.clone(),
+        url,
+        files: record.files.len(),
+        rows: record.rows,
+        bytes: record.bytes,
+        schema,
+        later_files: 0,
     })
 }
 

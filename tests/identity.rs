@@ -396,9 +396,22 @@ fn first_night(p: &TestProject) {
 }
 
 /// The second night: Jules opens an account with his e-mail and phone (joining his two
-/// records), and Alice logs in from a new device.
+/// records), Alice logs in from a new device, and Hugo asks to be forgotten.
 fn second_night(p: &TestProject) {
     let day = Some("2026-10-31");
+    write_raw(
+        p,
+        "suppression_list",
+        None,
+        &[
+            vec![
+                S("email_sha256"),
+                S(&sha("ivy.roux@example.com")),
+                T("2026-10-25T00:00:00Z"),
+            ],
+            vec![S("contact_id"), S("CRM-H1"), T("2026-10-31T00:00:00Z")],
+        ],
+    );
     write_raw(
         p,
         "crm_contacts",
@@ -614,10 +627,27 @@ fn rules_guards_erasure_and_stable_ids() {
     assert!(first_history.contains("new"), "{first_history}");
     assert!(!first_history.contains("merged"), "{first_history}");
 
+    let hugo = person(&b, "contact_id:CRM-H1").to_string();
+    assert!(
+        all_text(&p)
+            .iter()
+            .any(|(t, c)| t == "identity_history" && *c == hugo),
+        "Hugo's id is not in the first night's history"
+    );
+
     // Second night: Alice grows, Jules's records merge; ids do not churn.
     second_night(&p);
     run(&p, "2026-10-31");
     let b2 = bridge(&p);
+    // Hugo, erased tonight, leaves no trace, not even in the first night's history.
+    for (table, cell) in all_text(&p) {
+        for needle in [hugo.as_str(), "CRM-H1", "LOY-H2"] {
+            assert!(
+                !cell.contains(needle),
+                "{table} holds {needle} of a person erased on the second night"
+            );
+        }
+    }
     assert_eq!(
         person(&b2, "contact_id:CRM-A1"),
         alice,
