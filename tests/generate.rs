@@ -3,13 +3,15 @@
 //! shares of dirty values, duplicates, bots and shared identifiers, consistency of spend and
 //! ground truth with the exports, and scores on tiny hand-made warehouses.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Field, Int64Type, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Field, Int64Type, Schema};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -93,152 +95,40 @@ fn rows(batches: &[(String, RecordBatch)]) -> usize {
     batches.iter().map(|(_, b)| b.num_rows()).sum()
 }
 
-fn ts() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-fn money() -> DataType {
-    DataType::Decimal128(12, 2)
-}
-
-/// The contract, written out independently of the generator's own schema code.
+/// The contract, written out independently of the generator's own schema code: the raw
+/// exports as the other end-to-end tests write them (`common::raw::schema_of`), plus the truth.
 /// (column, type, nullable)
 type Columns = Vec<(&'static str, DataType, bool)>;
 
 fn contract() -> Vec<(&'static str, Columns)> {
     use DataType::*;
-    vec![
-        (
-            "crm_contacts",
-            vec![
-                ("contact_id", Utf8, false),
-                ("source_system", Utf8, false),
-                ("email", Utf8, true),
-                ("phone", Utf8, true),
-                ("first_name", Utf8, true),
-                ("last_name", Utf8, true),
-                ("birth_date", Date32, true),
-                ("street_address", Utf8, true),
-                ("postal_code", Utf8, true),
-                ("city", Utf8, true),
-                ("country", Utf8, true),
-                ("loyalty_card_id", Utf8, true),
-                ("consent_marketing", Boolean, true),
-                ("consent_updated_at", ts(), true),
-                ("created_at", ts(), false),
-                ("updated_at", ts(), false),
-            ],
-        ),
-        (
-            "web_events",
-            vec![
-                ("event_id", Utf8, false),
-                ("event_ts", ts(), false),
-                ("anonymous_id", Utf8, false),
-                ("session_id", Utf8, false),
-                ("user_id", Utf8, true),
-                ("email_sha256", Utf8, true),
-                ("event_type", Utf8, false),
-                ("page_url", Utf8, true),
-                ("referrer", Utf8, true),
-                ("utm_source", Utf8, true),
-                ("utm_medium", Utf8, true),
-                ("utm_campaign", Utf8, true),
-                ("device_type", Utf8, true),
-                ("order_id", Utf8, true),
-                ("revenue", money(), true),
-                ("currency", Utf8, true),
-                ("user_agent", Utf8, true),
-            ],
-        ),
-        (
-            "ad_interactions",
-            vec![
-                ("interaction_id", Utf8, false),
-                ("interaction_ts", ts(), false),
-                ("channel", Utf8, false),
-                ("campaign_id", Utf8, false),
-                ("interaction_type", Utf8, false),
-                ("anonymous_id", Utf8, true),
-                ("email_sha256", Utf8, true),
-                ("phone_sha256", Utf8, true),
-                ("dwell_seconds", Int32, true),
-            ],
-        ),
-        (
-            "orders",
-            vec![
-                ("order_id", Utf8, false),
-                ("order_ts", ts(), false),
-                ("customer_id", Utf8, true),
-                ("email", Utf8, true),
-                ("anonymous_id", Utf8, true),
-                ("amount", money(), false),
-                ("currency", Utf8, false),
-                ("status", Utf8, false),
-            ],
-        ),
-        (
-            "pos_transactions",
-            vec![
-                ("transaction_id", Utf8, false),
-                ("transaction_ts", ts(), false),
-                ("store_id", Utf8, false),
-                ("loyalty_card_id", Utf8, true),
-                ("receipt_email", Utf8, true),
-                ("phone", Utf8, true),
-                ("amount", money(), false),
-                ("currency", Utf8, false),
-            ],
-        ),
-        (
-            "purchase_registrations",
-            vec![
-                ("registration_id", Utf8, false),
-                ("registered_at", ts(), false),
-                ("email", Utf8, false),
-                ("purchase_date", Date32, false),
-                ("retailer", Utf8, false),
-                ("product_sku", Utf8, false),
-                ("amount", money(), true),
-                ("incentive", Utf8, false),
-            ],
-        ),
-        (
-            "campaign_spend",
-            vec![
-                ("spend_date", Date32, false),
-                ("channel", Utf8, false),
-                ("campaign_id", Utf8, false),
-                ("campaign_name", Utf8, false),
-                ("spend", money(), false),
-                ("currency", Utf8, false),
-                ("impressions", Int64, true),
-                ("clicks", Int64, true),
-            ],
-        ),
-        (
-            "suppression_list",
-            vec![
-                ("identifier_type", Utf8, false),
-                ("identifier_value", Utf8, false),
-                ("requested_at", ts(), false),
-            ],
-        ),
-        (
-            "_truth/record_person",
-            vec![
-                ("table", Utf8, false),
-                ("record_id", Utf8, false),
-                ("person_id", Utf8, false),
-                ("identifiable", Boolean, false),
-            ],
-        ),
-        (
-            "_truth/channel_effect",
-            vec![("channel", Utf8, false), ("lift", Float64, false)],
-        ),
+    let mut tables: Vec<(&'static str, Columns)> = [
+        "crm_contacts",
+        "web_events",
+        "ad_interactions",
+        "orders",
+        "pos_transactions",
+        "purchase_registrations",
+        "campaign_spend",
+        "suppression_list",
     ]
+    .into_iter()
+    .map(|t| (t, common::raw::schema_of(t)))
+    .collect();
+    tables.push((
+        "_truth/record_person",
+        vec![
+            ("table", Utf8, false),
+            ("record_id", Utf8, false),
+            ("person_id", Utf8, false),
+            ("identifiable", Boolean, false),
+        ],
+    ));
+    tables.push((
+        "_truth/channel_effect",
+        vec![("channel", Utf8, false), ("lift", Float64, false)],
+    ));
+    tables
 }
 
 #[tokio::test]

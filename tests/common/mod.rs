@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
@@ -270,30 +270,11 @@ impl TestProject {
 
     /// A query's rows, every cell rendered as text ("" for null).
     pub fn query_rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let mut out = Vec::new();
-        for batch in self.query(sql) {
-            let columns: Vec<ArrayRef> = batch
-                .columns()
-                .iter()
-                .map(|c| arrow::compute::cast(c, &DataType::Utf8).expect("cast"))
-                .collect();
-            for row in 0..batch.num_rows() {
-                out.push(
-                    columns
-                        .iter()
-                        .map(|c| {
-                            let c = c.as_string::<i32>();
-                            if c.is_valid(row) {
-                                c.value(row).to_string()
-                            } else {
-                                String::new()
-                            }
-                        })
-                        .collect(),
-                );
-            }
-        }
-        out
+        sql::render(&self.query(sql))
+            .expect("render")
+            .into_iter()
+            .map(|row| row.into_iter().map(Option::unwrap_or_default).collect())
+            .collect()
     }
 
     /// A query's result as text lines (pretty table), for exact comparisons.

@@ -1,6 +1,6 @@
 //! A bare DataFusion session with parcours's functions, for SQL-level tests of the UDFs.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
@@ -22,7 +22,11 @@ pub fn context(target_partitions: usize) -> SessionContext {
 
 /// Runs `sql` and returns every cell rendered as an optional string.
 pub async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-    let batches = ctx.sql(sql).await?.collect().await?;
+    render(&ctx.sql(sql).await?.collect().await?)
+}
+
+/// Every cell of `batches` as an optional string (None for null), row by row.
+pub fn render(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
     let mut out = Vec::new();
     for batch in batches {
         let columns: Vec<ArrayRef> = batch
