@@ -721,6 +721,132 @@ async fn contents_are_realistic_and_consistent() {
         "identifiable share {ident_share}"
     );
 
+    // `identifiable` = "ties it to its person elsewhere": every identifiable till ticket and
+    // registration carries an identifier that another record of its person also carries, and
+    // a ticket whose loyalty card another record of its person carries is identifiable.
+    let mut carriers: HashMap<String, HashSet<(String, String)>> = HashMap::new();
+    let email_key = |e: &str| normalize_email(e).map(|n| format!("e:{}", sha256_hex(&n)));
+    let phone_key = |p: &str| {
+        let digits: String = p.chars().filter(|c| c.is_ascii_digit()).collect();
+        (digits.len() >= 8).then(|| format!("p:{}", &digits[digits.len() - 8..]))
+    };
+    let mut add = |key: Option<String>, table: &str, record: &str| {
+        if let Some(key) = key {
+            carriers
+                .entry(key)
+                .or_default()
+                .insert((table.to_string(), record.to_string()));
+        }
+    };
+    let cards = col_strs(&crm, "loyalty_card_id");
+    for i in 0..ids.len() {
+        let id = ids[i].as_deref().unwrap();
+        add(emails[i].as_deref().and_then(email_key), "crm_contacts", id);
+        add(phones[i].as_deref().and_then(phone_key), "crm_contacts", id);
+        add(
+            cards[i].clone().map(|c| format!("c:{c}")),
+            "crm_contacts",
+            id,
+        );
+    }
+    let orders = read_table(root, "orders");
+    for (((id, email), anon), customer) in col_strs(&orders, "order_id")
+        .into_iter()
+        .zip(col_strs(&orders, "email"))
+        .zip(col_strs(&orders, "anonymous_id"))
+        .zip(col_strs(&orders, "customer_id"))
+    {
+        let id = id.unwrap();
+        add(email.as_deref().and_then(email_key), "orders", &id);
+        add(anon.map(|a| format!("k:{a}")), "orders", &id);
+        add(customer.map(|c| format!("a:{c}")), "orders", &id);
+    }
+    let pos = read_table(root, "pos_transactions");
+    let pos_rows: Vec<_> = col_strs(&pos, "transaction_id")
+        .into_iter()
+        .zip(col_strs(&pos, "loyalty_card_id"))
+        .zip(col_strs(&pos, "receipt_email"))
+        .zip(col_strs(&pos, "phone"))
+        .map(|(((id, card), email), phone)| {
+            let keys: Vec<String> = [
+                card.map(|c| format!("c:{c}")),
+                email.as_deref().and_then(email_key),
+                phone.as_deref().and_then(phone_key),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            (id.unwrap(), keys)
+        })
+        .collect();
+    for (id, keys) in &pos_rows {
+        for k in keys {
+            add(Some(k.clone()), "pos_transactions", id);
+        }
+    }
+    let regs = read_table(root, "purchase_registrations");
+    let reg_rows: Vec<(String, Vec<String>)> = col_strs(&regs, "registration_id")
+        .into_iter()
+        .zip(col_strs(&regs, "email"))
+        .map(|(id, email)| {
+            let keys = email.as_deref().and_then(email_key).into_iter().collect();
+            (id.unwrap(), keys)
+        })
+        .collect();
+    for (id, keys) in &reg_rows {
+        for k in keys {
+            add(Some(k.clone()), "purchase_registrations", id);
+        }
+    }
+    // Cookies carry the hashed e-mail of a login, sign-up or an ad platform's match.
+    for table in ["web_events", "ad_interactions"] {
+        let batches = read_table(root, table);
+        for (anon, email) in col_strs(&batches, "anonymous_id")
+            .into_iter()
+            .zip(col_strs(&batches, "email_sha256"))
+        {
+            if let (Some(anon), Some(email)) = (anon, email) {
+                add(Some(format!("e:{email}")), "cookies", &anon);
+            }
+        }
+    }
+    let identifiable: HashSet<(String, String)> = (0..t_rec.len())
+        .filter(|i| t_ident[*i])
+        .map(|i| (t_table[i].clone().unwrap(), t_rec[i].clone().unwrap()))
+        .collect();
+    let shared_with_own_person = |table: &str, id: &str, key: &str| {
+        let me = (table.to_string(), id.to_string());
+        let person = &person_of[&me];
+        carriers.get(key).is_some_and(|set| {
+            set.iter()
+                .any(|r| *r != me && person_of.get(r) == Some(person))
+        })
+    };
+    let mut checked = 0;
+    for (table, rows) in [
+        ("pos_transactions", &pos_rows),
+        ("purchase_registrations", &reg_rows),
+    ] {
+        for (id, keys) in rows {
+            if identifiable.contains(&(table.to_string(), id.clone())) {
+                checked += 1;
+                assert!(
+                    keys.iter().any(|k| shared_with_own_person(table, id, k)),
+                    "{table} {id} is identifiable but shares none of {keys:?} with its person"
+                );
+            } else if let Some(card) = keys.iter().find(|k| k.starts_with("c:")) {
+                assert!(
+                    !shared_with_own_person(table, id, card),
+                    "{table} {id} shares its loyalty card with its person but is not identifiable"
+                );
+            }
+        }
+    }
+    assert!(
+        checked > 100,
+        "{checked} identifiable tickets and registrations"
+    );
+
     // --- suppression list and channel effect
     let supp = read_table(root, "suppression_list");
     let n_supp = rows(&supp);
@@ -961,7 +1087,7 @@ async fn eval_identity_on_generated_truth() {
     let s = eval_identity((ts.clone(), Path::from("")), (ws, Path::from("")))
         .await
         .unwrap();
-    assert!(s.records > 1000);
+    assert!(s.records > 500, "{} records", s.records);
     assert!(s.true_pairs > 0);
     assert_eq!(s.true_positive_pairs, s.true_pairs);
     assert_eq!(s.f1, 1.0);

@@ -233,9 +233,9 @@ fn first_night(p: &TestProject) {
                 N,
                 S("LC0002"),
             ),
-            // one person typed twice with no shared key: only the probabilistic matcher
-            // links them (same birth date, postal code, street; a typo in the name; the
-            // e-mail's domain mistyped)
+            // one person typed twice with no shared key: the probabilistic matcher links
+            // them (same birth date, postal code, street; a typo in the name), and so does
+            // the e-mail once its mistyped domain is corrected
             contact(
                 "CRM-H1",
                 "crm",
@@ -299,6 +299,45 @@ fn first_night(p: &TestProject) {
                 S("59000"),
                 S("LC0004"),
             ),
+            // Kim: her guest order has her e-mail with a mistyped domain, and no cookie
+            contact(
+                "CRM-K1",
+                "crm",
+                S("kim.nguyen@orange.fr"),
+                N,
+                "Kim",
+                "Nguyen",
+                N,
+                N,
+                N,
+                N,
+            ),
+            // Sébastien gives his mobile as "Seb" at the till desk: a short form, not
+            // another person sharing the phone
+            contact(
+                "CRM-S1",
+                "crm",
+                N,
+                S("06 55 44 33 22"),
+                "Sébastien",
+                "Morel",
+                N,
+                N,
+                N,
+                N,
+            ),
+            contact(
+                "LOY-S2",
+                "loyalty",
+                N,
+                S("+33 6 55 44 33 22"),
+                "Seb",
+                "Morel",
+                N,
+                N,
+                N,
+                S("LC0005"),
+            ),
         ],
     );
     write_raw(
@@ -310,6 +349,26 @@ fn first_night(p: &TestProject) {
             // a public computer: two accounts log in on one cookie
             login("ev-2", "ck-public", "ECO-A2", "2026-10-20T10:00:00Z"),
             login("ev-3", "ck-public", "ECO-F1", "2026-10-20T11:00:00Z"),
+            // the purchase event names Kim's order, which was exported without the cookie
+            vec![
+                S("ev-k1"),
+                T("2026-10-20T12:00:00Z"),
+                S("ck-k1"),
+                S("ck-k1"),
+                N,
+                N,
+                S("purchase"),
+                S("https://shop.example/checkout/confirmation"),
+                N,
+                N,
+                N,
+                N,
+                S("mobile"),
+                S("O-K1"),
+                M(2500),
+                S("EUR"),
+                S("Mozilla/5.0"),
+            ],
         ],
     );
     write_raw(
@@ -341,6 +400,7 @@ fn first_night(p: &TestProject) {
                 4200,
             ),
             order("O-I1", N, S("ivy.roux@example.com"), S("ck-i1"), 1500),
+            order("O-K1", N, S("Kim.Nguyen@ornage.fr"), N, 2500),
         ],
     );
     write_raw(
@@ -532,6 +592,23 @@ fn rules_guards_erasure_and_stable_ids() {
     for rule in ["account", "order_customer", "loyalty_card", "email"] {
         assert!(rules.contains(rule), "rule {rule} missing in {rules:?}");
     }
+
+    // A mistyped provider domain is corrected, and a purchase event ties its cookie to the
+    // order; a short first name does not make a phone shared.
+    let kim = person(&b, "contact_id:CRM-K1").to_string();
+    assert_eq!(person(&b, "order_id:O-K1"), kim, "Kim's order");
+    assert_eq!(person(&b, "anonymous_id:ck-k1"), kim, "Kim's cookie");
+    let kim_rules = p.query_text(&format!(
+        "select distinct match_rule from bridge_identity where person_id = '{kim}' order by 1"
+    ));
+    // (the order's strongest edge is its mistyped address itself, so the corrected one does
+    // not show as its match_rule; without the correction the order joins nobody)
+    assert!(kim_rules.contains("cookie_purchase"), "{kim_rules}");
+    assert_eq!(
+        person(&b, "contact_id:CRM-S1"),
+        person(&b, "contact_id:LOY-S2"),
+        "Sébastien and Seb"
+    );
 
     // Over-merge guards: none of these records share a person.
     for (a, c) in [

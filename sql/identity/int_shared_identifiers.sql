@@ -3,9 +3,9 @@
 -- cards — is a family phone or a contact@ company inbox: it belongs to no single person. A
 -- cookie that several accounts or e-mails log in from is a public computer. Contact records
 -- that share an e-mail or phone but disagree on the person (first names far apart, even
--- allowing for typos and swapped first/last names, or different birth dates) make it shared
--- too: a household's landline, a colleague's inbox. Such identifiers
--- create no link; they are listed here (hashed values only) so the decision can be reviewed.
+-- allowing for typos, short forms and swapped first/last names, or different birth dates)
+-- make it shared too: a household's landline, a colleague's inbox. Such identifiers create
+-- no link; they are listed here (hashed values only) so the decision can be reviewed.
 with anchors as (
     -- (record, anchor): the strong keys each record carries
     select record, node as anchor, split_part(node, ':', 1) as anchor_kind
@@ -53,6 +53,12 @@ name_conflicts as (
            jaro_winkler(a.first_name, b.first_name) >= {{ var("same_first_name_similarity") }}
            or (jaro_winkler(a.first_name, b.last_name) >= {{ var("same_first_name_similarity") }}
                and jaro_winkler(a.last_name, b.first_name) >= {{ var("same_first_name_similarity") }})
+           -- a short form is the same person: seb/sebastien, max/maxime, cathy/catherine,
+           -- matt/mathieu (a prefix, or the first three letters of a name of five at most)
+           or (least(length(a.first_name), length(b.first_name)) >= 3
+               and (starts_with(a.first_name, b.first_name) or starts_with(b.first_name, a.first_name)
+                    or (left(a.first_name, 3) = left(b.first_name, 3)
+                        and least(length(a.first_name), length(b.first_name)) <= 5)))
        )
     group by a.node
 ),

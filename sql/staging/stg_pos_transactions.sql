@@ -14,6 +14,8 @@ select
     store_id,
     nullif(trim(loyalty_card_id), '') as loyalty_card_id,
     sha256_hex(normalize_email(receipt_email)) as email_sha256,
+    -- a mistyped provider domain (gmial.com), corrected: a weaker link than the address itself
+    sha256_hex(correct_email_domain(receipt_email)) as email_corrected_sha256,
     -- a role address (contact@, info@) is a team's inbox, not a person's
     coalesce(regexp_like(normalize_email(receipt_email), {{ var("role_email_pattern") }}), false) as email_is_role,
     sha256_hex(normalize_phone(phone, {{ var("store_country") }})) as phone_sha256,

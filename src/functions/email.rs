@@ -65,6 +65,88 @@ pub fn meta_email(email: &str) -> Option<String> {
     Some(format!("{local}@{domain}"))
 }
 
+/// Mailbox providers most consumer addresses use: a domain one keystroke away from one of
+/// them (and not one of them itself) is taken as a typo of it.
+const MAILBOX_PROVIDERS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "hotmail.com",
+    "hotmail.fr",
+    "outlook.com",
+    "outlook.fr",
+    "live.com",
+    "live.fr",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.fr",
+    "icloud.com",
+    "aol.com",
+    "orange.fr",
+    "wanadoo.fr",
+    "free.fr",
+    "sfr.fr",
+    "neuf.fr",
+    "laposte.net",
+    "bbox.fr",
+    "gmx.fr",
+    "gmx.com",
+    "protonmail.com",
+];
+
+/// The matching key of an address whose domain is a one-keystroke typo of a big mailbox
+/// provider (`gmial.com`, `ornage.fr`, `hotmail.con`), with the domain corrected; `None` when
+/// the address is invalid, its domain is not such a typo, or the typo is one keystroke from
+/// two providers. One keystroke is one letter inserted, dropped, replaced, or two
+/// neighbours swapped; a different country domain (`gmail.fr`) is three and is left alone,
+/// as some of those are real mailboxes.
+///
+/// Identity resolution links a record through the corrected address with less confidence
+/// than through an exact one: a typo is a guess.
+///
+/// ```sql
+/// select correct_email_domain('Jean.Dupont@gmial.com');  -- 'jeandupont@gmail.com'
+/// select correct_email_domain('jean@orange.fr');         -- NULL (nothing to correct)
+/// select correct_email_domain('jean@example.org');       -- NULL (not near a provider)
+/// ```
+pub fn correct_email_domain(email: &str) -> Option<String> {
+    let (local, domain) = split_valid(email)?;
+    if MAILBOX_PROVIDERS.contains(&domain.as_str()) {
+        return None;
+    }
+    let provider = nearest_provider(&domain, MAILBOX_PROVIDERS)?;
+    normalize_email(&format!("{local}@{provider}"))
+}
+
+/// The one provider `domain` is a keystroke away from; none when it is near none or several.
+fn nearest_provider<'a>(domain: &str, providers: &[&'a str]) -> Option<&'a str> {
+    let mut near = providers.iter().filter(|p| one_keystroke_apart(domain, p));
+    let provider = near.next()?;
+    if near.next().is_some() {
+        return None;
+    }
+    Some(provider)
+}
+
+/// Whether `a` and `b` differ by one insertion, deletion, substitution or swap of two
+/// adjacent characters.
+fn one_keystroke_apart(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    match ra.len() as isize - rb.len() as isize {
+        0 => {
+            ra[1..] == rb[1..]
+                || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+        }
+        1 => ra[1..] == *rb,
+        -1 => *ra == rb[1..],
+        _ => false,
+    }
+}
+
 /// Trims, lowercases and validates; returns the lowercased local part and
 /// domain.
 fn split_valid(email: &str) -> Option<(String, String)> {
@@ -111,6 +193,49 @@ fn valid_domain(domain: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mistyped_provider_domains_are_corrected() {
+        let c = correct_email_domain;
+        assert_eq!(
+            c("Jean.Dupont@gmial.com"),
+            Some("jeandupont@gmail.com".into())
+        );
+        assert_eq!(c("jean@gmail.con"), Some("jean@gmail.com".into()));
+        assert_eq!(c("jean+promo@ornage.fr"), Some("jean@orange.fr".into()));
+        assert_eq!(c("jean@iclound.com"), Some("jean@icloud.com".into()));
+        assert_eq!(c("jean@wanado.fr"), Some("jean@wanadoo.fr".into()));
+        assert_eq!(c("jean@srf.fr"), Some("jean@sfr.fr".into()));
+        assert_eq!(c(" JEAN@HOTMIAL.COM "), Some("jean@hotmail.com".into()));
+    }
+
+    #[test]
+    fn correct_or_distant_domains_are_left_alone() {
+        let c = correct_email_domain;
+        // already a provider, a real country variant, a company, an invalid address
+        assert_eq!(c("jean@orange.fr"), None);
+        assert_eq!(c("jean@hotmail.fr"), None);
+        assert_eq!(c("jean@gmail.fr"), None);
+        assert_eq!(c("jean@maison-parcours.fr"), None);
+        assert_eq!(c("not an email"), None);
+        // one keystroke from two providers: no guess
+        assert_eq!(nearest_provider("ad.fr", &["ab.fr", "ac.fr"]), None);
+        assert_eq!(
+            nearest_provider("ad.fr", &["ab.fr", "xy.fr"]),
+            Some("ab.fr")
+        );
+    }
+
+    #[test]
+    fn one_keystroke() {
+        assert!(one_keystroke_apart("gmial.com", "gmail.com"));
+        assert!(one_keystroke_apart("gmail.co", "gmail.com"));
+        assert!(one_keystroke_apart("gmaill.com", "gmail.com"));
+        assert!(one_keystroke_apart("gmeil.com", "gmail.com"));
+        assert!(!one_keystroke_apart("gmail.com", "gmail.com"));
+        assert!(!one_keystroke_apart("gmail.fr", "gmail.com"));
+        assert!(!one_keystroke_apart("giaml.com", "gmail.com"));
+    }
 
     fn n(s: &str) -> Option<String> {
         normalize_email(s)

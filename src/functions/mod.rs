@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | `normalize_email(email)` | [`normalize_email`] | Utf8 |
 //! | `meta_email(email)` | [`meta_email`] | Utf8 |
+//! | `correct_email_domain(email)` | [`correct_email_domain`] | Utf8 (NULL: nothing to correct) |
 //! | `normalize_phone(phone, default_country)` | [`normalize_phone`] | Utf8 (E.164) |
 //! | `meta_phone(e164)` | [`meta_phone`] | Utf8 (digits only) |
 //! | `sha256_hex(text)` | [`sha256_hex`] | Utf8 |
@@ -35,7 +36,7 @@ mod strings;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 pub use components::{ConnectedComponents, UnionFind, connected_components};
-pub use email::{meta_email, normalize_email};
+pub use email::{correct_email_domain, meta_email, normalize_email};
 pub use hash::sha256_hex;
 pub use markov::{MarkovRemovalEffects, removal_effects};
 pub use name::normalize_name;
@@ -50,6 +51,10 @@ pub fn scalar_udfs() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(StringUdf::unary("normalize_email", normalize_email)),
         ScalarUDF::from(StringUdf::unary("meta_email", meta_email)),
+        ScalarUDF::from(StringUdf::unary(
+            "correct_email_domain",
+            correct_email_domain,
+        )),
         ScalarUDF::from(StringUdf::with_optional_arg(
             "normalize_phone",
             normalize_phone_opt,

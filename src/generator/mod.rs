@@ -32,6 +32,16 @@
 //!   record (not only identifiers) into `bridge_identity` under those types.
 //! * Persons are `p-NNNNNNNN`; bots are `bot-N`; a public computer's cookie is `public-N`
 //!   (`identifiable = false`: it belongs to no single person).
+//! * `identifiable` follows raw-exports.md ("carries something that ties it to its person
+//!   elsewhere") literally: a record is identifiable when it carries one of its person's
+//!   identifiers that *another record of the same person* also carries. The identifiers are
+//!   the personal e-mail (not a company inbox, a typo or junk), the personal mobile (not the
+//!   household landline), the loyalty card, the e-commerce account (ECO contact, an order's
+//!   `customer_id`, a cookie's login or sign-up), each cookie (the cookie itself, the orders
+//!   that name it or whose tracked purchase event it carries), and on contacts the name with
+//!   a birth date or with an address. A cookie also carries the e-mail of a login, sign-up or
+//!   ad-platform match. This is only known when the window is over, so truth rows are held
+//!   (16 bytes each) and written last.
 //! * `_truth/channel_effect.lift`: the planted increase of the daily purchase probability
 //!   caused by one *touch* of the channel (any non-impression ad interaction: click, open,
 //!   view, like, share, comment), decaying with half-life [`GeneratorParams::half_life_days`].
@@ -62,8 +72,9 @@
 //! Persons are split into fixed chunks of [`CHUNK_PERSONS`]; each day every chunk is
 //! simulated (in parallel, on scoped threads) and its rows become Arrow batches that are
 //! streamed to one writer task per table (Parquet, zstd, statistics on). Memory is the
-//! per-person state (~60 bytes) plus a day's rows of a few chunks, whatever the scale; the
-//! output is identical whatever the number of threads.
+//! per-person state (~70 bytes), 16 bytes per held truth record (about 5 per person over
+//! 90 days) and a day's rows of a few chunks; the output is identical whatever the number of
+//! threads.
 
 mod campaigns;
 mod persons;
@@ -686,10 +697,6 @@ fn to_batches(out: DayOut) -> Result<DayBatches, ArrowError> {
         Table::PurchaseRegistrations,
         nonempty(&out.regs, tables::reg_batch)?,
     );
-    add(
-        Table::TruthRecordPerson,
-        nonempty(&out.truth, tables::truth_batch)?,
-    );
     Ok(DayBatches {
         batches,
         campaign_counts: out.campaign_counts,
@@ -772,28 +779,13 @@ fn produce(
         send_rows(senders, Table::CampaignSpend, &spend, tables::spend_batch)?;
     }
 
-    // Cookies are truth records once the whole window has shown which were seen and tied
-    // to a login.
+    // Truth waits for the end of the window: only then is it known which identifiers of a
+    // person two of its records carry, and which cookies were seen with a login.
     let mut truth = Vec::new();
-    for chunk in &chunks {
-        for (i, st) in chunk.states.iter().enumerate() {
-            let idx = chunk.first + i as u64;
-            for j in 0..8u8 {
-                if st.cookie_seen & (1 << j) == 0 {
-                    continue;
-                }
-                let (person, identifiable) = if idx < world.n_persons {
-                    (sim::person_id(idx), st.cookie_linked & (1 << j) != 0)
-                } else {
-                    (format!("bot-{}", idx - world.n_persons), false)
-                };
-                truth.push(TruthRow {
-                    table: "cookies",
-                    record_id: sim::cookie_id(world.seed, idx, j),
-                    person_id: person,
-                    identifiable,
-                });
-            }
+    for chunk in &mut chunks {
+        chunk.close_window(world);
+        for row in chunk.truth_rows(world) {
+            truth.push(row);
             if truth.len() >= ROW_GROUP_ROWS / 2 {
                 send_rows(
                     senders,
@@ -804,6 +796,7 @@ fn produce(
                 truth.clear();
             }
         }
+        chunk.held = Vec::new();
     }
     for (k, seen) in world.public_seen.iter().enumerate() {
         if seen.load(Ordering::Relaxed) {

@@ -599,8 +599,12 @@ impl Profile {
     }
 
     pub fn contact_id(&self, seed: u64, system: usize) -> String {
-        let v = mix64(seed ^ mix64(((system as u64 + 1) << 56) | self.index));
-        format!("{}{:012X}", SYSTEMS[system].1, v >> 16)
+        contact_id_of(system, self.contact_number(seed, system))
+    }
+
+    /// The 48-bit number behind [`Profile::contact_id`].
+    pub fn contact_number(&self, seed: u64, system: usize) -> u64 {
+        mix64(seed ^ mix64(((system as u64 + 1) << 56) | self.index)) >> 16
     }
 
     pub fn postal_city(&self) -> (&'static str, &'static str) {
@@ -612,6 +616,10 @@ impl Profile {
     pub fn shares_home(&self) -> bool {
         self.household_size > 1
     }
+}
+
+pub fn contact_id_of(system: usize, number: u64) -> String {
+    format!("{}{number:012X}", SYSTEMS[system].1)
 }
 
 /// Lowercase ASCII with accents, spaces and apostrophes removed, as people type e-mails.

@@ -15,8 +15,8 @@ use super::campaigns::{
     CH_AFFILIATE, CH_DISPLAY, CH_EMAIL, CH_PAID_SEARCH, CH_PAID_SOCIAL, CH_SMS, CHANNELS, Plan, UTM,
 };
 use super::persons::{
-    EmailQuality, PhoneQuality, Profile, SYS_CRM, SYS_ECO, SYS_LOY, SYS_NWS, SYSTEMS, render_email,
-    render_names, render_phone, render_street,
+    EmailQuality, PhoneQuality, Profile, SYS_CRM, SYS_ECO, SYS_LOY, SYS_NWS, SYSTEMS,
+    contact_id_of, render_email, render_names, render_phone, render_street,
 };
 use super::rng::{Rng, mix64, stream_id};
 use super::tables::{AdRow, CrmRow, OrderRow, PosRow, RegRow, TruthRow, WebRow};
@@ -34,6 +34,67 @@ const TAG_ORDER: u64 = 5;
 const TAG_POS: u64 = 6;
 const TAG_REG: u64 = 7;
 const TAG_PUBLIC: u64 = 8;
+
+/// The identifiers a truth record carries, as bits: `identifiable` is decided once the
+/// window is over, as "carries one that another record of the same person also carries"
+/// (raw-exports.md: "ties it to its person elsewhere").
+pub const KEY_EMAIL: u16 = 1;
+pub const KEY_PHONE: u16 = 1 << 1;
+pub const KEY_CARD: u16 = 1 << 2;
+pub const KEY_ACCOUNT: u16 = 1 << 3;
+pub const KEY_NAME_BIRTH: u16 = 1 << 4;
+pub const KEY_NAME_ADDRESS: u16 = 1 << 5;
+/// Cookie `j` of the person: carried by the cookie itself and by the orders placed from it.
+pub const fn key_cookie(j: u8) -> u16 {
+    1 << (6 + j)
+}
+
+/// Truth tables of the records written at the end of the window (cookies are written from
+/// the person state instead).
+pub const TRUTH_CONTACT: u8 = 0;
+pub const TRUTH_ORDER: u8 = 4;
+pub const TRUTH_POS: u8 = 5;
+pub const TRUTH_REG: u8 = 6;
+
+/// A truth record whose `identifiable` waits for the end of the window: which table
+/// (`TRUTH_CONTACT + source system` for contacts), the id's opaque number, the person and
+/// the identifiers it carries.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingTruth {
+    pub table: u8,
+    pub id: u64,
+    pub person: u64,
+    pub keys: u16,
+}
+
+/// A pending truth record as a chunk holds it until the window ends (16 bytes: the person
+/// is an offset inside the chunk).
+#[derive(Clone, Copy, Debug)]
+pub struct HeldTruth {
+    pub id: u64,
+    pub local: u32,
+    pub keys: u16,
+    pub table: u8,
+}
+
+impl HeldTruth {
+    /// The truth row, once `shared` (the person's identifiers carried by two records or
+    /// more) is known.
+    pub fn row(&self, person: u64, shared: u16) -> TruthRow {
+        let (table, record_id) = match self.table {
+            t if t < TRUTH_ORDER => ("crm_contacts", contact_id_of(t as usize, self.id)),
+            TRUTH_ORDER => ("orders", hex16(self.id)),
+            TRUTH_POS => ("pos_transactions", hex16(self.id)),
+            _ => ("purchase_registrations", hex16(self.id)),
+        };
+        TruthRow {
+            table,
+            record_id,
+            person_id: person_id(person),
+            identifiable: self.keys & shared != 0,
+        }
+    }
+}
 
 const KIND_ONLINE: u8 = 0;
 const KIND_STORE: u8 = 1;
@@ -107,6 +168,10 @@ pub fn public_cookie_id(seed: u64, k: u64) -> String {
     hex_id(opaque(seed, TAG_PUBLIC, k))
 }
 
+fn hex16(v: u64) -> String {
+    format!("{v:016x}")
+}
+
 fn hex_id(v: u64) -> String {
     format!(
         "{:08x}-{:04x}-{:04x}",
@@ -167,7 +232,14 @@ pub struct PersonState {
     pub consent: bool,
     pub n_cookies: u8,
     pub cookie_seen: u8,
-    pub cookie_linked: u8,
+    /// Cookies seen on a logged-in or sign-up visit (they carry the account).
+    pub cookie_login: u8,
+    /// Cookies seen with the person's hashed e-mail (web events or an ad platform's match).
+    pub cookie_email: u8,
+    /// Identifiers ([`KEY_EMAIL`]…) carried by at least one record of the person so far, and
+    /// by at least two.
+    pub key_seen: u16,
+    pub key_shared: u16,
     pub initialised: bool,
 }
 
@@ -185,18 +257,35 @@ impl Default for PersonState {
             consent: false,
             n_cookies: 1,
             cookie_seen: 0,
-            cookie_linked: 0,
+            cookie_login: 0,
+            cookie_email: 0,
+            key_seen: 0,
+            key_shared: 0,
             initialised: false,
         }
     }
 }
 
 impl PersonState {
+    /// Counts a record carrying `keys` (saturating at two per identifier).
+    pub fn carry(&mut self, keys: u16) {
+        self.key_shared |= self.key_seen & keys;
+        self.key_seen |= keys;
+    }
+    /// The identifiers a cookie record carries, known once the window is over.
+    pub fn cookie_keys(&self, j: u8) -> u16 {
+        let bit = 1u8 << j;
+        let mut keys = key_cookie(j);
+        if self.cookie_login & bit != 0 {
+            keys |= KEY_ACCOUNT;
+        }
+        if self.cookie_email & bit != 0 {
+            keys |= KEY_EMAIL;
+        }
+        keys
+    }
     pub fn has(&self, sys: usize, day: u32) -> bool {
         self.contact_day[sys] != NONE_DAY && self.contact_day[sys] as u32 <= day
-    }
-    fn contacts_known(&self) -> usize {
-        self.contact_day.iter().filter(|d| **d != NONE_DAY).count()
     }
 }
 
@@ -205,9 +294,9 @@ impl PersonState {
 pub enum Deferred {
     Web(WebRow),
     Ad(AdRow),
-    Order(OrderRow, TruthRow),
-    Pos(PosRow, TruthRow),
-    Reg(RegRow, TruthRow),
+    Order(OrderRow, PendingTruth),
+    Pos(PosRow, PendingTruth),
+    Reg(RegRow, PendingTruth),
 }
 
 /// Rows produced by one chunk for one export day.
@@ -219,7 +308,7 @@ pub struct DayOut {
     pub orders: Vec<OrderRow>,
     pub pos: Vec<PosRow>,
     pub regs: Vec<RegRow>,
-    pub truth: Vec<TruthRow>,
+    pub truth: Vec<PendingTruth>,
     /// Per campaign: impressions and clicks on this day.
     pub campaign_counts: Vec<(i64, i64)>,
     /// Sessions from organic search and organic social on this day.
@@ -231,6 +320,9 @@ pub struct Chunk {
     pub first: u64,
     pub states: Vec<PersonState>,
     pub deferred: Vec<(u32, Deferred)>,
+    /// Truth records of the chunk's persons, in the order they were exported, until the
+    /// window is over and `identifiable` can be decided.
+    pub held: Vec<HeldTruth>,
 }
 
 /// Per person-day scratch: the profile and hashes are built at most once, and only when a
@@ -268,16 +360,17 @@ impl<'a> Ctx<'a> {
         }
         self.phone_hash.clone().unwrap_or_default()
     }
-    /// A unique counter for this person-day's ids.
+    /// A unique id for this person-day, in the 16-hex-digit form.
     fn next(&mut self, tag: u64) -> String {
+        hex16(self.next_number(tag))
+    }
+    /// The number behind [`Ctx::next`]'s id.
+    fn next_number(&mut self, tag: u64) -> u64 {
         self.seq += 1;
-        format!(
-            "{:016x}",
-            opaque(
-                self.w.seed,
-                tag,
-                (self.idx << 30) | ((self.day as u64) << 18) | self.seq
-            )
+        opaque(
+            self.w.seed,
+            tag,
+            (self.idx << 30) | ((self.day as u64) << 18) | self.seq,
         )
     }
 }
@@ -288,6 +381,7 @@ impl Chunk {
             first,
             states: vec![PersonState::default(); len],
             deferred: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -339,7 +433,62 @@ impl Chunk {
                 bot_day(&mut ctx, &mut self.states[i], &mut out);
             }
         }
+        let first = self.first;
+        self.held.extend(out.truth.drain(..).map(|t| HeldTruth {
+            id: t.id,
+            // A chunk holds at most CHUNK_PERSONS agents.
+            local: (t.person - first) as u32,
+            keys: t.keys,
+            table: t.table,
+        }));
         out
+    }
+
+    /// The chunk's truth rows: contacts, orders, till tickets and registrations in export
+    /// order, then each person's cookies. A record is identifiable when it carries an
+    /// identifier that another record of its person also carries.
+    pub fn truth_rows(&self, w: &World) -> impl Iterator<Item = TruthRow> + '_ {
+        let seed = w.seed;
+        let n_persons = w.n_persons;
+        let records = self.held.iter().map(move |h| {
+            let person = self.first + h.local as u64;
+            h.row(person, self.states[h.local as usize].key_shared)
+        });
+        let cookies = self.states.iter().enumerate().flat_map(move |(i, st)| {
+            let idx = self.first + i as u64;
+            (0..8u8)
+                .filter(move |j| st.cookie_seen & (1 << j) != 0)
+                .map(move |j| {
+                    let (person, identifiable) = if idx < n_persons {
+                        (person_id(idx), st.cookie_keys(j) & st.key_shared != 0)
+                    } else {
+                        (format!("bot-{}", idx - n_persons), false)
+                    };
+                    TruthRow {
+                        table: "cookies",
+                        record_id: cookie_id(seed, idx, j),
+                        person_id: person,
+                        identifiable,
+                    }
+                })
+        });
+        records.chain(cookies)
+    }
+
+    /// Counts every cookie record among its person's identifiers; call once, after the
+    /// last day and before [`Chunk::truth_rows`].
+    pub fn close_window(&mut self, w: &World) {
+        for (i, st) in self.states.iter_mut().enumerate() {
+            if self.first + (i as u64) >= w.n_persons {
+                continue;
+            }
+            for j in 0..8u8 {
+                if st.cookie_seen & (1 << j) != 0 {
+                    let keys = st.cookie_keys(j);
+                    st.carry(keys);
+                }
+            }
+        }
     }
 }
 
@@ -572,7 +721,7 @@ fn contacts_today(ctx: &mut Ctx, st: &mut PersonState, out: &mut DayOut) {
             let mut r = Rng::new(w.seed, stream_id("updated"), ctx.idx, sys as u64);
             let ts = w.time_in_day(day, &mut r, true);
             let created_at = contact_created_at(w, ctx.idx, sys, st);
-            let (row, _) = render_contact(ctx, st, sys, 1, created_at, ts);
+            let (row, _) = render_contact(ctx, sys, 1, created_at, ts);
             out.crm.push(row);
         }
     }
@@ -598,31 +747,32 @@ fn emit_contact(
     sys: usize,
     created_at: i64,
 ) {
-    let (row, ident0) = render_contact(ctx, st, sys, 0, created_at, created_at);
-    let mut identifiable = ident0;
+    let (row, keys0) = render_contact(ctx, sys, 0, created_at, created_at);
+    let mut keys = keys0;
     if st.upd_day[sys] != NONE_DAY {
         // The newest version wins downstream, so the truth follows the final version.
-        let (_, ident1) = render_contact(ctx, st, sys, 1, created_at, created_at);
-        identifiable = ident1;
+        let (_, keys1) = render_contact(ctx, sys, 1, created_at, created_at);
+        keys = keys1;
     }
-    out.truth.push(TruthRow {
-        table: "crm_contacts",
-        record_id: row.contact_id.clone(),
-        person_id: person_id(ctx.idx),
-        identifiable,
+    st.carry(keys);
+    let seed = ctx.w.seed;
+    out.truth.push(PendingTruth {
+        table: TRUTH_CONTACT + sys as u8,
+        id: ctx.profile().contact_number(seed, sys),
+        person: ctx.idx,
+        keys,
     });
     out.crm.push(row);
 }
 
-/// One version of one contact record, and whether it identifies its person.
+/// One version of one contact record, and the identifiers it carries.
 fn render_contact(
     ctx: &mut Ctx,
-    st: &PersonState,
     sys: usize,
     version: u64,
     created_at: i64,
     updated_at: i64,
-) -> (CrmRow, bool) {
+) -> (CrmRow, u16) {
     let w = ctx.w;
     let seed = w.seed;
     let params = &w.params;
@@ -690,12 +840,28 @@ fn render_contact(
         Some((f, l)) => (Some(f), Some(l)),
         None => (None, None),
     };
-    // Honest identifiability: a personal e-mail or mobile, a loyalty card, or name plus a
-    // birth date or address that another record of the same person also carries.
-    let identifiable = eq == Some(EmailQuality::Personal)
-        || pq == Some(PhoneQuality::Personal)
-        || loyalty.is_some()
-        || (first_name.is_some() && (birth.is_some() || has_addr) && st.contacts_known() > 1);
+    // What can tie the record to its person: a personal e-mail or mobile (not a shared inbox,
+    // a typo or the family landline), a loyalty card, the e-commerce account, the name with
+    // a birth date or with an address.
+    let mut keys = 0;
+    if eq == Some(EmailQuality::Personal) {
+        keys |= KEY_EMAIL;
+    }
+    if pq == Some(PhoneQuality::Personal) {
+        keys |= KEY_PHONE;
+    }
+    if loyalty.is_some() {
+        keys |= KEY_CARD;
+    }
+    if sys == SYS_ECO {
+        keys |= KEY_ACCOUNT;
+    }
+    if first_name.is_some() && birth.is_some() {
+        keys |= KEY_NAME_BIRTH;
+    }
+    if first_name.is_some() && has_addr {
+        keys |= KEY_NAME_ADDRESS;
+    }
     let row = CrmRow {
         contact_id: p.contact_id(seed, sys),
         source_system: SYSTEMS[sys].0,
@@ -714,7 +880,7 @@ fn render_contact(
         created_at,
         updated_at,
     };
-    (row, identifiable)
+    (row, keys)
 }
 
 fn ad_exposure(
@@ -754,6 +920,10 @@ fn ad_exposure(
     };
     if let Some(j) = anon {
         st.cookie_seen |= 1 << j;
+        // The platform reports the cookie together with the e-mail it matched.
+        if email.is_some() {
+            st.cookie_email |= 1 << j;
+        }
     }
     let ad = AdIds {
         ch,
@@ -926,7 +1096,7 @@ fn session(
     };
     let currency = ctx.profile().country.currency;
     if logged_in && let Some(j) = cookie {
-        st.cookie_linked |= 1 << j;
+        st.cookie_login |= 1 << j;
     }
     let (landing_qs, referrer, utm) = match source {
         Source::Campaign(ch, camp) => {
@@ -991,14 +1161,14 @@ fn session(
         };
         pages.push((kind, format!("{SITE}{path}")));
     }
-    let mut order: Option<(String, i128)> = None;
+    let mut order: Option<(String, u64, i128)> = None;
     match goal {
         SessionGoal::Purchase => {
             pages.push(("product_view", format!("{SITE}/p/SKU-{:05}", r.below(5000))));
             pages.push(("add_to_cart", format!("{SITE}/cart")));
-            let oid = ctx.next(TAG_ORDER);
+            let number = ctx.next_number(TAG_ORDER);
             let amount = amount_cents(r, params.order_median_eur);
-            order = Some((oid, amount));
+            order = Some((hex16(number), number, amount));
             pages.push(("purchase", format!("{SITE}/checkout/confirmation")));
         }
         SessionGoal::StoreVisit => pages.push(("store_locator", format!("{SITE}/magasins"))),
@@ -1011,6 +1181,8 @@ fn session(
     let mut ts = start_ts;
     let mut prev_url: Option<String> = None;
     let mut signup_user: Option<String> = None;
+    // A tracked purchase event names the order on this cookie.
+    let mut purchase_tracked = false;
     if goal == SessionGoal::Signup {
         signup_user = Some(ctx.profile().contact_id(w.seed, SYS_ECO));
     }
@@ -1029,11 +1201,15 @@ fn session(
             _ if i == 0 && logged_in => Some(ctx.email_hash()),
             _ => None,
         };
-        if (email_sha.is_some() || is_purchase)
-            && let Some(j) = cookie
-        {
-            st.cookie_linked |= 1 << j;
+        if let Some(j) = cookie {
+            if email_sha.is_some() {
+                st.cookie_email |= 1 << j;
+            }
+            if kind == "signup" && signup_user.is_some() {
+                st.cookie_login |= 1 << j;
+            }
         }
+        purchase_tracked |= is_purchase;
         let row = WebRow {
             event_id: ctx.next(TAG_EVENT),
             event_ts: ts,
@@ -1074,7 +1250,7 @@ fn session(
                 None
             },
             revenue: if is_purchase {
-                order.as_ref().map(|o| o.1)
+                order.as_ref().map(|o| o.2)
             } else {
                 None
             },
@@ -1095,7 +1271,7 @@ fn session(
         st.upd_day[SYS_NWS] = update_day(w, ctx.idx, SYS_NWS, day);
         emit_contact(ctx, st, out, SYS_NWS, ts);
     }
-    if let Some((oid, amount)) = order {
+    if let Some((oid, number, amount)) = order {
         emit_order(
             ctx,
             st,
@@ -1103,9 +1279,10 @@ fn session(
             defer,
             r,
             ts,
-            oid,
+            (oid, number),
             amount,
             cookie.map(|j| (j, anon.clone())),
+            purchase_tracked,
         );
     }
     cookie.map(|j| (j, anon))
@@ -1149,9 +1326,10 @@ fn emit_order(
     defer: &mut Vec<(u32, Deferred)>,
     r: &mut Rng,
     ts: i64,
-    order_id: String,
+    (order_id, number): (String, u64),
     amount: i128,
     cookie: Option<(u8, String)>,
+    purchase_tracked: bool,
 ) {
     let w = ctx.w;
     let day = ctx.day;
@@ -1165,9 +1343,13 @@ fn emit_order(
     };
     let p = ctx.profile().clone();
     let (email, eq) = render_email(&p, seed, r, params);
+    let mut keys = 0;
+    if let (true, Some((j, _))) = (purchase_tracked, &cookie) {
+        keys |= key_cookie(*j);
+    }
     let anon = match cookie {
         Some((j, id)) if r.chance(0.85) => {
-            st.cookie_linked |= 1 << j;
+            keys |= key_cookie(j);
             Some(id)
         }
         _ => None,
@@ -1181,7 +1363,13 @@ fn emit_order(
         1 => "cancelled",
         _ => "returned",
     };
-    let identifiable = customer_id.is_some() || eq == EmailQuality::Personal || anon.is_some();
+    if customer_id.is_some() {
+        keys |= KEY_ACCOUNT;
+    }
+    if eq == EmailQuality::Personal {
+        keys |= KEY_EMAIL;
+    }
+    st.carry(keys);
     let row = OrderRow {
         order_id: order_id.clone(),
         order_ts: w.clamp_to_day(day, ts),
@@ -1192,11 +1380,11 @@ fn emit_order(
         currency: p.country.currency,
         status,
     };
-    let truth = TruthRow {
-        table: "orders",
-        record_id: order_id,
-        person_id: person_id(ctx.idx),
-        identifiable,
+    let truth = PendingTruth {
+        table: TRUTH_ORDER,
+        id: number,
+        person: ctx.idx,
+        keys,
     };
     if r.chance(params.late_row_share) && day + 1 < w.days {
         let lag = 1 + r.below(3) as u32;
@@ -1264,13 +1452,21 @@ fn convert(
             } else {
                 (None, None)
             };
-            let identifiable = card.is_some()
-                || eq == Some(EmailQuality::Personal)
-                || pq == Some(PhoneQuality::Personal);
+            let mut keys = 0;
+            if card.is_some() {
+                keys |= KEY_CARD;
+            }
+            if eq == Some(EmailQuality::Personal) {
+                keys |= KEY_EMAIL;
+            }
+            if pq == Some(PhoneQuality::Personal) {
+                keys |= KEY_PHONE;
+            }
+            st.carry(keys);
             let amount = amount_cents(r, params.store_ticket_median_eur);
-            let tx = ctx.next(TAG_POS);
+            let tx = ctx.next_number(TAG_POS);
             let row = PosRow {
-                transaction_id: tx.clone(),
+                transaction_id: hex16(tx),
                 transaction_ts: ts,
                 store_id: format!("ST-{store:03}"),
                 loyalty_card_id: card.clone(),
@@ -1279,11 +1475,11 @@ fn convert(
                 amount,
                 currency: p.country.currency,
             };
-            let truth = TruthRow {
-                table: "pos_transactions",
-                record_id: tx,
-                person_id: person_id(ctx.idx),
-                identifiable,
+            let truth = PendingTruth {
+                table: TRUTH_POS,
+                id: tx,
+                person: ctx.idx,
+                keys,
             };
             if r.chance(params.late_row_share) && day + 1 < w.days {
                 defer.push((day + 1, Deferred::Pos(row, truth)));
@@ -1296,9 +1492,10 @@ fn convert(
                 let lag = 1 + r.below(10) as u32;
                 if day + lag < w.days {
                     let rts = w.time_in_day(day + lag, r, true);
-                    let rtx = ctx.next(TAG_POS);
+                    let rtx = ctx.next_number(TAG_POS);
+                    st.carry(keys);
                     let refund = PosRow {
-                        transaction_id: rtx.clone(),
+                        transaction_id: hex16(rtx),
                         transaction_ts: rts,
                         store_id: format!("ST-{store:03}"),
                         loyalty_card_id: card,
@@ -1307,11 +1504,11 @@ fn convert(
                         amount: -(amount.min(amount_cents(r, params.store_ticket_median_eur))),
                         currency: p.country.currency,
                     };
-                    let t = TruthRow {
-                        table: "pos_transactions",
-                        record_id: rtx,
-                        person_id: person_id(ctx.idx),
-                        identifiable,
+                    let t = PendingTruth {
+                        table: TRUTH_POS,
+                        id: rtx,
+                        person: ctx.idx,
+                        keys,
                     };
                     defer.push((day + lag, Deferred::Pos(refund, t)));
                 }
@@ -1328,9 +1525,9 @@ fn convert(
             let p = ctx.profile().clone();
             let (email, eq) = render_email(&p, seed, r, params);
             let reg_ts = w.time_in_day(day + lag, r, false);
-            let id = ctx.next(TAG_REG);
+            let id = ctx.next_number(TAG_REG);
             let row = RegRow {
-                registration_id: id.clone(),
+                registration_id: hex16(id),
                 registered_at: reg_ts,
                 email,
                 purchase_date: w.day0 + day as i32,
@@ -1341,11 +1538,17 @@ fn convert(
                     .then(|| amount_cents(r, params.order_median_eur * 2.0)),
                 incentive: INCENTIVES[r.below(INCENTIVES.len() as u64) as usize],
             };
-            let truth = TruthRow {
-                table: "purchase_registrations",
-                record_id: id,
-                person_id: person_id(ctx.idx),
-                identifiable: eq == EmailQuality::Personal,
+            let keys = if eq == EmailQuality::Personal {
+                KEY_EMAIL
+            } else {
+                0
+            };
+            st.carry(keys);
+            let truth = PendingTruth {
+                table: TRUTH_REG,
+                id,
+                person: ctx.idx,
+                keys,
             };
             if lag == 0 {
                 out.regs.push(row);
