@@ -338,6 +338,31 @@ fn first_night(p: &TestProject) {
                 N,
                 S("LC0005"),
             ),
+            // Guillaume signs up to the newsletter as "Will": a known variant, not a namesake
+            contact(
+                "CRM-W1",
+                "crm",
+                S("g.roche@example.com"),
+                N,
+                "Guillaume",
+                "Roche",
+                N,
+                N,
+                N,
+                N,
+            ),
+            contact(
+                "NWS-W2",
+                "newsletter",
+                S("G.Roche@example.com"),
+                N,
+                "Will",
+                "Roche",
+                N,
+                N,
+                N,
+                N,
+            ),
         ],
     );
     write_raw(
@@ -608,6 +633,11 @@ fn rules_guards_erasure_and_stable_ids() {
         person(&b, "contact_id:CRM-S1"),
         person(&b, "contact_id:LOY-S2"),
         "Sébastien and Seb"
+    );
+    assert_eq!(
+        person(&b, "contact_id:CRM-W1"),
+        person(&b, "contact_id:NWS-W2"),
+        "Guillaume and Will"
     );
 
     // Over-merge guards: none of these records share a person.

@@ -6,33 +6,8 @@
 -- allowing for typos, short forms and swapped first/last names, or different birth dates)
 -- make it shared too: a household's landline, a colleague's inbox. Such identifiers create
 -- no link; they are listed here (hashed values only) so the decision can be reviewed.
-with anchors as (
-    -- (record, anchor): the strong keys each record carries
-    select record, node as anchor, split_part(node, ':', 1) as anchor_kind
-    from int_identity_edges
-    where node like 'customer_id:%' or node like 'loyalty_card_id:%'
-    union all
-    select record, record as contact, 'contact_id/' || source_system
-    from int_identity_edges
-    where record like 'contact_id:%' and node is null
-),
-co_occurrence as (
-    -- distinct rows, then count(*): count(distinct) keeps a hash set per group, which over
-    -- millions of groups costs gigabytes the memory pool does not see
-    select node, anchor_kind, count(*) as anchors
-    from (
-        select distinct e.node, a.anchor_kind, a.anchor
-        from int_identity_edges e
-        join anchors a on a.record = e.record
-        where e.node like 'email_sha256:%' or e.node like 'phone_sha256:%'
-    )
-    group by node, anchor_kind
-),
-shared_identifiers as (
-    select node, max(anchors) as records, 'anchors_per_identifier' as reason
-    from co_occurrence
-    group by node
-    having max(anchors) > {{ var("max_anchors_per_identifier") }}
+with shared_identifiers as (
+    select node, records, reason from int_identifier_anchors
 ),
 carriers as (
     -- only identifiers not already shared: a contact@ inbox on thousands of records would
@@ -44,8 +19,10 @@ carriers as (
     where (e.node like 'email_sha256:%' or e.node like 'phone_sha256:%')
       and e.rule <> 'role_address' and s.node is null
 ),
-name_conflicts as (
-    select a.node, count(*) as records, 'different_persons' as reason
+disagreeing_pairs as (
+    -- pairs of carriers of one identifier that look like two people on first name alone
+    select a.node, a.first_name as first_a, b.first_name as first_b,
+           a.birth_date <> b.birth_date as other_birth_date
     from carriers a
     join carriers b on a.node = b.node and a.record < b.record
     where a.birth_date <> b.birth_date
@@ -54,13 +31,23 @@ name_conflicts as (
            or (jaro_winkler(a.first_name, b.last_name) >= {{ var("same_first_name_similarity") }}
                and jaro_winkler(a.last_name, b.first_name) >= {{ var("same_first_name_similarity") }})
            -- a short form is the same person: seb/sebastien, max/maxime, cathy/catherine,
-           -- matt/mathieu (a prefix, or the first three letters of a name of five at most)
-           or (least(length(a.first_name), length(b.first_name)) >= 3
-               and (starts_with(a.first_name, b.first_name) or starts_with(b.first_name, a.first_name)
-                    or (left(a.first_name, 3) = left(b.first_name, 3)
-                        and least(length(a.first_name), length(b.first_name)) <= 5)))
+           -- matt/mathieu (five letters at most, at least two fewer, and the same first three
+           -- letters; julie/julien stays two people)
+           or (least(length(a.first_name), length(b.first_name)) between 3 and 5
+               and greatest(length(a.first_name), length(b.first_name))
+                   >= least(length(a.first_name), length(b.first_name)) + 2
+               and left(a.first_name, 3) = left(b.first_name, 3))
        )
-    group by a.node
+),
+name_conflicts as (
+    -- a known variant (tom/thomas, will/guillaume: first_name_variants) is the same person
+    -- too; looked up only for the few disagreeing pairs
+    select p.node, count(*) as records, 'different_persons' as reason
+    from disagreeing_pairs p
+    left join first_name_variants v
+        on v.name_low = least(p.first_a, p.first_b) and v.name_high = greatest(p.first_a, p.first_b)
+    where p.other_birth_date or v.name_low is null
+    group by p.node
 ),
 cookie_fanout as (
     select
@@ -73,16 +60,16 @@ cookie_fanout as (
     )
     group by record
 ),
-role_addresses as (
-    select node, count(*) as records, 'role_address' as reason
-    from (select distinct node, record from int_identity_edges where rule = 'role_address')
-    group by node
-),
 shared_cookies as (
     select node, greatest(accounts, emails) as records, 'identities_per_cookie' as reason
     from cookie_fanout
     where accounts > {{ var("max_identities_per_cookie") }}
        or emails > {{ var("max_identities_per_cookie") }}
+),
+role_addresses as (
+    select node, count(*) as records, 'role_address' as reason
+    from (select distinct node, record from int_identity_edges where rule = 'role_address')
+    group by node
 )
 select
     split_part(node, ':', 1) as identifier_type,

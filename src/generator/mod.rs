@@ -37,9 +37,10 @@
 //!   identifiers that *another record of the same person* also carries. The identifiers are
 //!   the personal e-mail (not a company inbox, a typo or junk), the personal mobile (not the
 //!   household landline), the loyalty card, the e-commerce account (ECO contact, an order's
-//!   `customer_id`, a cookie's login or sign-up), each cookie (the cookie itself, the orders
-//!   that name it or whose tracked purchase event it carries), and on contacts the name with
-//!   a birth date or with an address. A cookie also carries the e-mail of a login, sign-up or
+//!   `customer_id`, a cookie's login or sign-up), each cookie seen with a login (the cookie
+//!   itself, the orders that name it or whose tracked purchase event it carries; an
+//!   anonymous cookie ties nothing), and on contacts the name with a birth date or with an
+//!   address. A cookie also carries the e-mail of a login, sign-up or
 //!   ad-platform match. This is only known when the window is over, so truth rows are held
 //!   (16 bytes each) and written last.
 //! * `_truth/channel_effect.lift`: the planted increase of the daily purchase probability

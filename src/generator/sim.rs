@@ -44,7 +44,8 @@ pub const KEY_CARD: u16 = 1 << 2;
 pub const KEY_ACCOUNT: u16 = 1 << 3;
 pub const KEY_NAME_BIRTH: u16 = 1 << 4;
 pub const KEY_NAME_ADDRESS: u16 = 1 << 5;
-/// Cookie `j` of the person: carried by the cookie itself and by the orders placed from it.
+/// Cookie `j` of the person: carried by the cookie itself and by the orders placed from it;
+/// a tie only when the cookie was seen with a login.
 pub const fn key_cookie(j: u8) -> u16 {
     1 << (6 + j)
 }
@@ -78,9 +79,8 @@ pub struct HeldTruth {
 }
 
 impl HeldTruth {
-    /// The truth row, once `shared` (the person's identifiers carried by two records or
-    /// more) is known.
-    pub fn row(&self, person: u64, shared: u16) -> TruthRow {
+    /// The truth row, once `ties` ([`PersonState::ties`]) is known.
+    pub fn row(&self, person: u64, ties: u16) -> TruthRow {
         let (table, record_id) = match self.table {
             t if t < TRUTH_ORDER => ("crm_contacts", contact_id_of(t as usize, self.id)),
             TRUTH_ORDER => ("orders", hex16(self.id)),
@@ -91,7 +91,7 @@ impl HeldTruth {
             table,
             record_id,
             person_id: person_id(person),
-            identifiable: self.keys & shared != 0,
+            identifiable: self.keys & ties != 0,
         }
     }
 }
@@ -271,6 +271,18 @@ impl PersonState {
     pub fn carry(&mut self, keys: u16) {
         self.key_shared |= self.key_seen & keys;
         self.key_seen |= keys;
+    }
+    /// The identifiers two records of the person or more carry and that tie a record to the
+    /// person: a cookie only counts once it was seen with a login (raw-exports.md: "cookie
+    /// seen with a login"), so an order and the anonymous cookie it came from tie nothing.
+    pub fn ties(&self) -> u16 {
+        let mut ties = self.key_shared;
+        for j in 0..8u8 {
+            if self.cookie_login & (1 << j) == 0 {
+                ties &= !key_cookie(j);
+            }
+        }
+        ties
     }
     /// The identifiers a cookie record carries, known once the window is over.
     pub fn cookie_keys(&self, j: u8) -> u16 {
@@ -452,7 +464,7 @@ impl Chunk {
         let n_persons = w.n_persons;
         let records = self.held.iter().map(move |h| {
             let person = self.first + h.local as u64;
-            h.row(person, self.states[h.local as usize].key_shared)
+            h.row(person, self.states[h.local as usize].ties())
         });
         let cookies = self.states.iter().enumerate().flat_map(move |(i, st)| {
             let idx = self.first + i as u64;
@@ -460,7 +472,7 @@ impl Chunk {
                 .filter(move |j| st.cookie_seen & (1 << j) != 0)
                 .map(move |j| {
                     let (person, identifiable) = if idx < n_persons {
-                        (person_id(idx), st.cookie_keys(j) & st.key_shared != 0)
+                        (person_id(idx), st.cookie_keys(j) & st.ties() != 0)
                     } else {
                         (format!("bot-{}", idx - n_persons), false)
                     };
