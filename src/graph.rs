@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
-use crate::config::{Config, ModelSettings};
+use crate::config::{Config, Materialization, ModelSettings};
 use crate::error::{Error, Result};
 use crate::template::{self, TemplateContext};
 
@@ -246,6 +246,37 @@ impl Graph {
             }
         }
         seen
+    }
+
+    /// `selected` with the ephemeral models it reads, directly or through views and other
+    /// ephemeral models. An ephemeral model is never published, so a run that reads one must
+    /// compute it; registered as a view instead, it would put its whole upstream graph into
+    /// the reader's plan (the over-merge guard alone ran out of memory that way at scale 1).
+    pub fn with_ephemeral_upstream(&self, selected: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut out = selected.clone();
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut queue: VecDeque<&str> = selected.iter().map(String::as_str).collect();
+        while let Some(n) = queue.pop_front() {
+            let Some(m) = self.models.get(n) else {
+                continue;
+            };
+            for d in &m.models {
+                let Some(parent) = self.models.get(d) else {
+                    continue;
+                };
+                match parent.settings.materialization {
+                    Materialization::Ephemeral => {
+                        out.insert(d.clone());
+                    }
+                    Materialization::View => {}
+                    _ => continue,
+                }
+                if seen.insert(d) {
+                    queue.push_back(d);
+                }
+            }
+        }
+        out
     }
 
     pub fn descendants(&self, name: &str) -> BTreeSet<String> {

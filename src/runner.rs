@@ -371,6 +371,16 @@ pub async fn run(
     threads: usize,
 ) -> Result<RunReport> {
     let started = Instant::now();
+    let wanted = project.graph.with_ephemeral_upstream(&selected);
+    let added: Vec<&String> = wanted.difference(&selected).collect();
+    if !added.is_empty() {
+        tracing::info!(
+            event = "ephemeral_upstream",
+            models = ?added,
+            "also running the ephemeral models the selection reads"
+        );
+    }
+    let selected = wanted;
     // The lease comes before `prepare`: that reads the published tables this run does not
     // rebuild, and a run still publishing could replace them under it.
     let storage = Storage::resolve(&project.config, &project.storage_overrides)?;

@@ -640,6 +640,37 @@ fn rules_guards_erasure_and_stable_ids() {
         "Guillaume and Will"
     );
 
+    // A model selected alone computes the ephemeral models it reads (here the whole graph
+    // up to the edges), instead of inlining them into one plan.
+    let alone = p.run(&[
+        "run",
+        "--storage",
+        "raw=raw",
+        "--storage",
+        "warehouse=warehouse",
+        "--date",
+        "2026-10-30",
+        "--select",
+        "rpt_shared_identifiers",
+        "--var",
+        "match_weight_threshold=8",
+    ]);
+    assert_eq!(alone.code, 0, "{}", alone.all());
+    for model in [
+        "int_identity_edges",
+        "int_identifier_anchors",
+        "int_shared_identifiers",
+    ] {
+        assert!(
+            alone
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(model) && l.contains(" ok ")),
+            "{model} was not run:\n{}",
+            alone.stdout
+        );
+    }
+
     // Over-merge guards: none of these records share a person.
     for (a, c) in [
         ("contact_id:CRM-B1", "contact_id:NWS-C1"),

@@ -1572,3 +1572,35 @@ fn convert(
     }
     let _ = KIND_THIRD_PARTY;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identifier_ties_once_two_records_carry_it() {
+        let mut st = PersonState::default();
+        st.carry(KEY_EMAIL | KEY_PHONE);
+        assert_eq!(st.ties(), 0, "one record ties nothing");
+        st.carry(KEY_PHONE | KEY_CARD);
+        assert_eq!(st.ties(), KEY_PHONE);
+        st.carry(KEY_CARD);
+        assert_eq!(st.ties(), KEY_PHONE | KEY_CARD);
+    }
+
+    #[test]
+    fn a_cookie_ties_only_once_seen_with_a_login() {
+        let mut st = PersonState::default();
+        // an order placed from cookie 2, and the cookie itself
+        st.carry(key_cookie(2));
+        st.carry(st.cookie_keys(2));
+        assert_eq!(
+            st.ties(),
+            0,
+            "an anonymous cookie and its order tie nothing"
+        );
+        st.cookie_login |= 1 << 2;
+        assert_eq!(st.ties(), key_cookie(2));
+        assert_eq!(st.cookie_keys(2), key_cookie(2) | KEY_ACCOUNT);
+    }
+}
