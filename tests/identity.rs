@@ -531,9 +531,16 @@ fn second_night(p: &TestProject) {
     }
 }
 
-/// Runs the reference pipeline on the project's raw folder.
+/// Runs the reference pipeline's identity models on the project's raw folder.
 fn run(p: &TestProject, date: &str) -> common::Output {
-    let out = p.run(&[
+    let out = run_selected(p, date, "+tag:identity");
+    assert_eq!(out.code, 0, "{}", out.all());
+    out
+}
+
+/// Runs the models `select` picks, whatever the outcome.
+fn run_selected(p: &TestProject, date: &str, select: &str) -> common::Output {
+    p.run(&[
         "run",
         "--storage",
         "raw=raw",
@@ -542,13 +549,11 @@ fn run(p: &TestProject, date: &str) -> common::Output {
         "--date",
         date,
         "--select",
-        "+tag:identity",
+        select,
         // the hand-made world has too few pairs to learn strong m and u probabilities
         "--var",
         "match_weight_threshold=8",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    out
+    ])
 }
 
 /// identifier -> person_id, from the published bridge.
@@ -642,19 +647,7 @@ fn rules_guards_erasure_and_stable_ids() {
 
     // A model selected alone computes the ephemeral models it reads (here the whole graph
     // up to the edges), instead of inlining them into one plan.
-    let alone = p.run(&[
-        "run",
-        "--storage",
-        "raw=raw",
-        "--storage",
-        "warehouse=warehouse",
-        "--date",
-        "2026-10-30",
-        "--select",
-        "rpt_shared_identifiers",
-        "--var",
-        "match_weight_threshold=8",
-    ]);
+    let alone = run_selected(&p, "2026-10-30", "rpt_shared_identifiers");
     assert_eq!(alone.code, 0, "{}", alone.all());
     for model in [
         "int_identity_edges",
