@@ -784,7 +784,6 @@ fn produce(
     // person two of its records carry, and which cookies were seen with a login.
     let mut truth = Vec::new();
     for chunk in &mut chunks {
-        chunk.close_window(world);
         for row in chunk.truth_rows(world) {
             truth.push(row);
             if truth.len() >= ROW_GROUP_ROWS / 2 {
@@ -797,7 +796,6 @@ fn produce(
                 truth.clear();
             }
         }
-        chunk.held = Vec::new();
     }
     for (k, seen) in world.public_seen.iter().enumerate() {
         if seen.load(Ordering::Relaxed) {

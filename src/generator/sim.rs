@@ -57,25 +57,23 @@ pub const TRUTH_ORDER: u8 = 4;
 pub const TRUTH_POS: u8 = 5;
 pub const TRUTH_REG: u8 = 6;
 
-/// A truth record whose `identifiable` waits for the end of the window: which table
-/// (`TRUTH_CONTACT + source system` for contacts), the id's opaque number, the person and
-/// the identifiers it carries.
-#[derive(Clone, Copy, Debug)]
-pub struct PendingTruth {
-    pub table: u8,
-    pub id: u64,
-    pub person: u64,
-    pub keys: u16,
-}
-
-/// A pending truth record as a chunk holds it until the window ends (16 bytes: the person
-/// is an offset inside the chunk).
+/// A truth record whose `identifiable` waits for the end of the window (16 bytes): the
+/// id's opaque number, the person as an offset inside its chunk, the identifiers it carries
+/// and its table (`TRUTH_CONTACT + source system` for contacts).
 #[derive(Clone, Copy, Debug)]
 pub struct HeldTruth {
     pub id: u64,
     pub local: u32,
     pub keys: u16,
     pub table: u8,
+}
+
+/// The identifiers among `flags` whose condition holds.
+fn key_bits(flags: &[(bool, u16)]) -> u16 {
+    flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |keys, (_, key)| keys | key)
 }
 
 impl HeldTruth {
@@ -287,14 +285,11 @@ impl PersonState {
     /// The identifiers a cookie record carries, known once the window is over.
     pub fn cookie_keys(&self, j: u8) -> u16 {
         let bit = 1u8 << j;
-        let mut keys = key_cookie(j);
-        if self.cookie_login & bit != 0 {
-            keys |= KEY_ACCOUNT;
-        }
-        if self.cookie_email & bit != 0 {
-            keys |= KEY_EMAIL;
-        }
-        keys
+        key_cookie(j)
+            | key_bits(&[
+                (self.cookie_login & bit != 0, KEY_ACCOUNT),
+                (self.cookie_email & bit != 0, KEY_EMAIL),
+            ])
     }
     pub fn has(&self, sys: usize, day: u32) -> bool {
         self.contact_day[sys] != NONE_DAY && self.contact_day[sys] as u32 <= day
@@ -306,9 +301,9 @@ impl PersonState {
 pub enum Deferred {
     Web(WebRow),
     Ad(AdRow),
-    Order(OrderRow, PendingTruth),
-    Pos(PosRow, PendingTruth),
-    Reg(RegRow, PendingTruth),
+    Order(OrderRow, HeldTruth),
+    Pos(PosRow, HeldTruth),
+    Reg(RegRow, HeldTruth),
 }
 
 /// Rows produced by one chunk for one export day.
@@ -320,7 +315,7 @@ pub struct DayOut {
     pub orders: Vec<OrderRow>,
     pub pos: Vec<PosRow>,
     pub regs: Vec<RegRow>,
-    pub truth: Vec<PendingTruth>,
+    pub truth: Vec<HeldTruth>,
     /// Per campaign: impressions and clicks on this day.
     pub campaign_counts: Vec<(i64, i64)>,
     /// Sessions from organic search and organic social on this day.
@@ -342,6 +337,8 @@ pub struct Chunk {
 struct Ctx<'a> {
     w: &'a World,
     idx: u64,
+    /// `idx` inside the chunk.
+    local: u32,
     day: u32,
     profile: Option<Profile>,
     email_hash: Option<String>,
@@ -433,6 +430,8 @@ impl Chunk {
             let mut ctx = Ctx {
                 w,
                 idx,
+                // A chunk holds at most CHUNK_PERSONS agents.
+                local: i as u32,
                 day,
                 profile: None,
                 email_hash: None,
@@ -445,29 +444,31 @@ impl Chunk {
                 bot_day(&mut ctx, &mut self.states[i], &mut out);
             }
         }
-        let first = self.first;
-        self.held.extend(out.truth.drain(..).map(|t| HeldTruth {
-            id: t.id,
-            // A chunk holds at most CHUNK_PERSONS agents.
-            local: (t.person - first) as u32,
-            keys: t.keys,
-            table: t.table,
-        }));
+        self.held.append(&mut out.truth);
         out
     }
 
-    /// The chunk's truth rows: contacts, orders, till tickets and registrations in export
-    /// order, then each person's cookies. A record is identifiable when it carries an
-    /// identifier that another record of its person also carries.
-    pub fn truth_rows(&self, w: &World) -> impl Iterator<Item = TruthRow> + '_ {
-        let seed = w.seed;
-        let n_persons = w.n_persons;
-        let records = self.held.iter().map(move |h| {
-            let person = self.first + h.local as u64;
-            h.row(person, self.states[h.local as usize].ties())
-        });
-        let cookies = self.states.iter().enumerate().flat_map(move |(i, st)| {
-            let idx = self.first + i as u64;
+    /// Ends the window: the chunk's truth rows, contacts, orders, till tickets and
+    /// registrations in export order, then each person's cookies. A record is identifiable
+    /// when it carries an identifier that another record of its person also carries. The
+    /// held records are released as the rows are taken.
+    pub fn truth_rows(&mut self, w: &World) -> impl Iterator<Item = TruthRow> + '_ {
+        let (seed, n_persons, first) = (w.seed, w.n_persons, self.first);
+        // Every cookie record counts among its person's identifiers.
+        for (i, st) in self.states.iter_mut().enumerate() {
+            if first + (i as u64) < n_persons {
+                let seen = st.cookie_seen;
+                for j in (0..8u8).filter(|j| seen & (1 << j) != 0) {
+                    st.carry(st.cookie_keys(j));
+                }
+            }
+        }
+        let states = &self.states;
+        let records = std::mem::take(&mut self.held)
+            .into_iter()
+            .map(move |h| h.row(first + h.local as u64, states[h.local as usize].ties()));
+        let cookies = states.iter().enumerate().flat_map(move |(i, st)| {
+            let idx = first + i as u64;
             (0..8u8)
                 .filter(move |j| st.cookie_seen & (1 << j) != 0)
                 .map(move |j| {
@@ -485,22 +486,6 @@ impl Chunk {
                 })
         });
         records.chain(cookies)
-    }
-
-    /// Counts every cookie record among its person's identifiers; call once, after the
-    /// last day and before [`Chunk::truth_rows`].
-    pub fn close_window(&mut self, w: &World) {
-        for (i, st) in self.states.iter_mut().enumerate() {
-            if self.first + (i as u64) >= w.n_persons {
-                continue;
-            }
-            for j in 0..8u8 {
-                if st.cookie_seen & (1 << j) != 0 {
-                    let keys = st.cookie_keys(j);
-                    st.carry(keys);
-                }
-            }
-        }
     }
 }
 
@@ -768,10 +753,10 @@ fn emit_contact(
     }
     st.carry(keys);
     let seed = ctx.w.seed;
-    out.truth.push(PendingTruth {
+    out.truth.push(HeldTruth {
         table: TRUTH_CONTACT + sys as u8,
         id: ctx.profile().contact_number(seed, sys),
-        person: ctx.idx,
+        local: ctx.local,
         keys,
     });
     out.crm.push(row);
@@ -855,25 +840,14 @@ fn render_contact(
     // What can tie the record to its person: a personal e-mail or mobile (not a shared inbox,
     // a typo or the family landline), a loyalty card, the e-commerce account, the name with
     // a birth date or with an address.
-    let mut keys = 0;
-    if eq == Some(EmailQuality::Personal) {
-        keys |= KEY_EMAIL;
-    }
-    if pq == Some(PhoneQuality::Personal) {
-        keys |= KEY_PHONE;
-    }
-    if loyalty.is_some() {
-        keys |= KEY_CARD;
-    }
-    if sys == SYS_ECO {
-        keys |= KEY_ACCOUNT;
-    }
-    if first_name.is_some() && birth.is_some() {
-        keys |= KEY_NAME_BIRTH;
-    }
-    if first_name.is_some() && has_addr {
-        keys |= KEY_NAME_ADDRESS;
-    }
+    let keys = key_bits(&[
+        (eq == Some(EmailQuality::Personal), KEY_EMAIL),
+        (pq == Some(PhoneQuality::Personal), KEY_PHONE),
+        (loyalty.is_some(), KEY_CARD),
+        (sys == SYS_ECO, KEY_ACCOUNT),
+        (first_name.is_some() && birth.is_some(), KEY_NAME_BIRTH),
+        (first_name.is_some() && has_addr, KEY_NAME_ADDRESS),
+    ]);
     let row = CrmRow {
         contact_id: p.contact_id(seed, sys),
         source_system: SYSTEMS[sys].0,
@@ -1173,14 +1147,14 @@ fn session(
         };
         pages.push((kind, format!("{SITE}{path}")));
     }
-    let mut order: Option<(String, u64, i128)> = None;
+    let mut order: Option<(u64, i128)> = None;
     match goal {
         SessionGoal::Purchase => {
             pages.push(("product_view", format!("{SITE}/p/SKU-{:05}", r.below(5000))));
             pages.push(("add_to_cart", format!("{SITE}/cart")));
             let number = ctx.next_number(TAG_ORDER);
             let amount = amount_cents(r, params.order_median_eur);
-            order = Some((hex16(number), number, amount));
+            order = Some((number, amount));
             pages.push(("purchase", format!("{SITE}/checkout/confirmation")));
         }
         SessionGoal::StoreVisit => pages.push(("store_locator", format!("{SITE}/magasins"))),
@@ -1257,12 +1231,12 @@ fn session(
             },
             device_type: Some(DEVICES[device]),
             order_id: if is_purchase {
-                order.as_ref().map(|o| o.0.clone())
+                order.map(|o| hex16(o.0))
             } else {
                 None
             },
             revenue: if is_purchase {
-                order.as_ref().map(|o| o.2)
+                order.map(|o| o.1)
             } else {
                 None
             },
@@ -1283,7 +1257,7 @@ fn session(
         st.upd_day[SYS_NWS] = update_day(w, ctx.idx, SYS_NWS, day);
         emit_contact(ctx, st, out, SYS_NWS, ts);
     }
-    if let Some((oid, number, amount)) = order {
+    if let Some((number, amount)) = order {
         emit_order(
             ctx,
             st,
@@ -1291,7 +1265,7 @@ fn session(
             defer,
             r,
             ts,
-            (oid, number),
+            number,
             amount,
             cookie.map(|j| (j, anon.clone())),
             purchase_tracked,
@@ -1338,7 +1312,7 @@ fn emit_order(
     defer: &mut Vec<(u32, Deferred)>,
     r: &mut Rng,
     ts: i64,
-    (order_id, number): (String, u64),
+    number: u64,
     amount: i128,
     cookie: Option<(u8, String)>,
     purchase_tracked: bool,
@@ -1355,13 +1329,14 @@ fn emit_order(
     };
     let p = ctx.profile().clone();
     let (email, eq) = render_email(&p, seed, r, params);
-    let mut keys = 0;
+    // the cookie ties the order when the order names it or its tracked purchase event does
+    let mut cookie_key = 0;
     if let (true, Some((j, _))) = (purchase_tracked, &cookie) {
-        keys |= key_cookie(*j);
+        cookie_key = key_cookie(*j);
     }
     let anon = match cookie {
         Some((j, id)) if r.chance(0.85) => {
-            keys |= key_cookie(j);
+            cookie_key = key_cookie(j);
             Some(id)
         }
         _ => None,
@@ -1375,15 +1350,14 @@ fn emit_order(
         1 => "cancelled",
         _ => "returned",
     };
-    if customer_id.is_some() {
-        keys |= KEY_ACCOUNT;
-    }
-    if eq == EmailQuality::Personal {
-        keys |= KEY_EMAIL;
-    }
+    let keys = cookie_key
+        | key_bits(&[
+            (customer_id.is_some(), KEY_ACCOUNT),
+            (eq == EmailQuality::Personal, KEY_EMAIL),
+        ]);
     st.carry(keys);
     let row = OrderRow {
-        order_id: order_id.clone(),
+        order_id: hex16(number),
         order_ts: w.clamp_to_day(day, ts),
         customer_id,
         email: Some(email),
@@ -1392,10 +1366,10 @@ fn emit_order(
         currency: p.country.currency,
         status,
     };
-    let truth = PendingTruth {
+    let truth = HeldTruth {
         table: TRUTH_ORDER,
         id: number,
-        person: ctx.idx,
+        local: ctx.local,
         keys,
     };
     if r.chance(params.late_row_share) && day + 1 < w.days {
@@ -1464,16 +1438,11 @@ fn convert(
             } else {
                 (None, None)
             };
-            let mut keys = 0;
-            if card.is_some() {
-                keys |= KEY_CARD;
-            }
-            if eq == Some(EmailQuality::Personal) {
-                keys |= KEY_EMAIL;
-            }
-            if pq == Some(PhoneQuality::Personal) {
-                keys |= KEY_PHONE;
-            }
+            let keys = key_bits(&[
+                (card.is_some(), KEY_CARD),
+                (eq == Some(EmailQuality::Personal), KEY_EMAIL),
+                (pq == Some(PhoneQuality::Personal), KEY_PHONE),
+            ]);
             st.carry(keys);
             let amount = amount_cents(r, params.store_ticket_median_eur);
             let tx = ctx.next_number(TAG_POS);
@@ -1487,10 +1456,10 @@ fn convert(
                 amount,
                 currency: p.country.currency,
             };
-            let truth = PendingTruth {
+            let truth = HeldTruth {
                 table: TRUTH_POS,
                 id: tx,
-                person: ctx.idx,
+                local: ctx.local,
                 keys,
             };
             if r.chance(params.late_row_share) && day + 1 < w.days {
@@ -1516,10 +1485,10 @@ fn convert(
                         amount: -(amount.min(amount_cents(r, params.store_ticket_median_eur))),
                         currency: p.country.currency,
                     };
-                    let t = PendingTruth {
+                    let t = HeldTruth {
                         table: TRUTH_POS,
                         id: rtx,
-                        person: ctx.idx,
+                        local: ctx.local,
                         keys,
                     };
                     defer.push((day + lag, Deferred::Pos(refund, t)));
@@ -1550,16 +1519,12 @@ fn convert(
                     .then(|| amount_cents(r, params.order_median_eur * 2.0)),
                 incentive: INCENTIVES[r.below(INCENTIVES.len() as u64) as usize],
             };
-            let keys = if eq == EmailQuality::Personal {
-                KEY_EMAIL
-            } else {
-                0
-            };
+            let keys = key_bits(&[(eq == EmailQuality::Personal, KEY_EMAIL)]);
             st.carry(keys);
-            let truth = PendingTruth {
+            let truth = HeldTruth {
                 table: TRUTH_REG,
                 id,
-                person: ctx.idx,
+                local: ctx.local,
                 keys,
             };
             if lag == 0 {

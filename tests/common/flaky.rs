@@ -23,12 +23,7 @@ impl Drop for FlakyProxy {
 }
 
 fn python() -> PathBuf {
-    let moto = std::env::var_os("PARCOURS_MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-s3/bin/moto_server")
-        });
-    let venv_python = moto.with_file_name("python3");
+    let venv_python = crate::s3::server_binary().with_file_name("python3");
     if venv_python.exists() {
         venv_python
     } else {

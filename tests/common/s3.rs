@@ -30,7 +30,8 @@ impl Drop for Moto {
     }
 }
 
-fn server_binary() -> PathBuf {
+/// Where `scripts/test.sh` installed moto's server (or `PARCOURS_MOTO_SERVER`).
+pub fn server_binary() -> PathBuf {
     std::env::var_os("PARCOURS_MOTO_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
