@@ -3,28 +3,25 @@
 //! The modules read like the architecture: `config` parses `pipelines.yaml`, `project` opens a
 //! project for one command, `graph` finds the SQL models and orders them, `template` resolves
 //! placeholders, `storage` turns storage URLs into object stores, `session` builds the one
-//! DataFusion session, `catalog` registers sources and published tables, `runner` executes
-//! models, `lease` keeps one run at a time writing a warehouse, `publish` makes tables visible
-//! atomically, `datatest` checks them, `artifacts` and `render` report, `functions` holds the
-//! UDFs, `generator` writes realistic raw exports and `eval` scores outputs against their truth.
+//! DataFusion session, `catalog` registers sources and published tables, `run` executes models
+//! (with `run::lease` keeping one run at a time writing a warehouse and `run::datatest` checking
+//! each table), `publish` makes tables visible atomically, `report` writes the artifacts and what
+//! commands print, `functions` holds the UDFs, `generator` writes realistic raw exports and
+//! `eval` scores outputs against their truth.
 
-pub mod artifacts;
 pub mod catalog;
 pub mod cli;
 pub mod config;
-pub mod datatest;
 pub mod error;
 pub mod eval;
 pub mod functions;
 pub mod generator;
 pub mod graph;
-pub mod lease;
 pub mod progress;
 pub mod project;
 pub mod publish;
-pub mod publish_local;
-pub mod render;
-pub mod runner;
+pub mod report;
+pub mod run;
 pub mod session;
 pub mod storage;
 pub mod template;

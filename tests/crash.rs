@@ -962,7 +962,7 @@ fn kill_at_every_point(
         }
         wanted.sort();
         let mut left = rt.block_on(wh.list(""));
-        // The warehouse lease (src/lease.rs) stays, released, between runs.
+        // The warehouse lease (src/run/lease.rs) stays, released, between runs.
         left.retain(|rel| !rel.starts_with("_parcours/lease."));
         assert_eq!(
             left, wanted,

@@ -129,7 +129,7 @@ pub struct Execution {
     pub target_partitions: Option<usize>,
     pub memory_limit: Option<u64>,
     pub temp_dir: Option<PathBuf>,
-    /// The warehouse lease's time to live (default [`crate::lease::DEFAULT_TTL`]).
+    /// The warehouse lease's time to live (default [`crate::run::lease::DEFAULT_TTL`]).
     pub lease_ttl: Option<Duration>,
     /// How long `run` waits for another run's lease (default: not at all).
     pub wait_for_lease: Option<Duration>,
@@ -461,10 +461,10 @@ impl Validator<'_> {
             None => None,
             Some(s) => {
                 let ttl = self.duration(&["execution", "lease_ttl"], "lease_ttl", s)?;
-                if ttl < crate::lease::MIN_TTL {
+                if ttl < crate::run::lease::MIN_TTL {
                     return Err(self.err(&["execution", "lease_ttl"], format!(
                         "lease_ttl `{s}` is too short: the lease is renewed every third of it, so it must be at least {}s",
-                        crate::lease::MIN_TTL.as_secs()
+                        crate::run::lease::MIN_TTL.as_secs()
                     )));
                 }
                 Some(ttl)

@@ -7,22 +7,11 @@
 //! here so that other code (exports, tests) can apply exactly the same rules
 //! outside SQL.
 //!
-//! | SQL function | Rust function | Returns |
-//! |---|---|---|
-//! | `normalize_email(email)` | [`normalize_email`] | Utf8 |
-//! | `meta_email(email)` | [`meta_email`] | Utf8 |
-//! | `correct_email_domain(email)` | [`correct_email_domain`] | Utf8 (NULL: nothing to correct) |
-//! | `normalize_phone(phone, default_country)` | [`normalize_phone`] | Utf8 (E.164) |
-//! | `meta_phone(e164)` | [`meta_phone`] | Utf8 (digits only) |
-//! | `sha256_hex(text)` | [`sha256_hex`] | Utf8 |
-//! | `normalize_name(name)` | [`normalize_name`] | Utf8 |
-//! | `jaro_winkler(a, b)` | [`jaro_winkler`] | Float64 |
-//! | `phonetic_key(name)` | [`phonetic_key`] | Utf8 |
-//! | `connected_components(a, b)` (aggregate) | [`ConnectedComponents`] | `List<Struct<node, component>>` |
-//! | `markov_removal_effects(path, converted [, order])` (aggregate) | [`MarkovRemovalEffects`], [`removal_effects`] | `List<Struct<channel, removal_effect>>` |
-//! | `shapley_channel_weights(channels, converted [, max_channels])` (aggregate) | [`ShapleyChannelWeights`], [`shapley_weights`] | `List<Struct<channel_set, channel, weight>>` |
+//! What each function computes, its arguments and an example are documented once, in
+//! [`docs::FUNCTIONS`], from which the README and `parcours functions` are generated.
 
 mod components;
+pub mod docs;
 mod email;
 mod hash;
 mod markov;

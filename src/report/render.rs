@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use crate::config::Materialization;
-use crate::datatest::{TestOutcome, TestStatus};
 use crate::graph::Graph;
-use crate::runner::{RunReport, status_word};
+use crate::run::datatest::{TestOutcome, TestStatus};
+use crate::run::{RunReport, status_word};
 
 fn mat(m: Materialization) -> &'static str {
     m.as_str()
@@ -54,7 +54,7 @@ pub fn run_summary(r: &RunReport) -> String {
         }
     }
     let count =
-        |f: &dyn Fn(&crate::runner::ModelResult) -> bool| r.results.iter().filter(|m| f(m)).count();
+        |f: &dyn Fn(&crate::run::ModelResult) -> bool| r.results.iter().filter(|m| f(m)).count();
     let tests_run: usize =
         r.results.iter().map(|m| m.tests.len()).sum::<usize>() + r.singular_tests.len();
     let tests_failed: usize = r
@@ -69,8 +69,8 @@ pub fn run_summary(r: &RunReport) -> String {
         "{}: {} ok, {} failed, {} skipped; {} tests, {} failing; {:.2}s (run {})",
         if r.success { "Done" } else { "FAILED" },
         count(&|m| m.ok()),
-        count(&|m| !m.ok() && m.status != crate::runner::ModelStatus::Skipped),
-        count(&|m| m.status == crate::runner::ModelStatus::Skipped),
+        count(&|m| !m.ok() && m.status != crate::run::ModelStatus::Skipped),
+        count(&|m| m.status == crate::run::ModelStatus::Skipped),
         tests_run,
         tests_failed,
         r.elapsed_s,
@@ -101,7 +101,7 @@ fn test_lines(s: &mut String, t: &TestOutcome) {
                 "  {word} {}{on}: {} failing rows; first {}:",
                 t.name,
                 group(t.failures),
-                crate::datatest::SAMPLE_ROWS
+                crate::run::datatest::SAMPLE_ROWS
             );
         }
     }

@@ -16,6 +16,8 @@
 //! switch, and a reader that globs the folder may see both versions for the moment between the
 //! moves and the deletions (see README, "Atomic publishing").
 
+pub mod local;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -359,7 +361,7 @@ pub async fn publish(
 
     tracing::debug!(event = "publishing", model = %table, files = record.files.len(), "swapping in the new version");
     if let Some(dir) = root.local_dir() {
-        crate::publish_local::publish(&dir, &staged, &record, &moves_rel(&moves, root)).await?;
+        crate::publish::local::publish(&dir, &staged, &record, &moves_rel(&moves, root)).await?;
     } else {
         publish_object_store(root, &record, &moves).await?;
     }

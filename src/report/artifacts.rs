@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::publish::columns_of;
-use crate::runner::{Prepared, RunReport};
+use crate::run::{Prepared, RunReport};
 
 fn write_json(project: &Project, file: &str, value: &Value) -> Result<()> {
     let dir = &project.config.target_path;

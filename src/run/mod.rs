@@ -4,6 +4,9 @@
 //! descendants of anything that failed. Each partitioned model publishes into the partitions it
 //! owns tonight: its late-arrival window, the whole table, or what it returned (`rebuild`).
 
+pub mod datatest;
+pub mod lease;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,14 +20,14 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{self, SourceInfo};
 use crate::config::{Joins, Materialization, TestKind};
-use crate::datatest::{self, TestOutcome, TestStatus};
 use crate::error::{Error, Result};
 use crate::graph::Model;
-use crate::lease::{Lease, LeaseCheck, LeaseOptions};
 use crate::progress::Progress;
 use crate::project::Project;
 use crate::publish::{self, Replace};
 use crate::storage::Storage;
+use datatest::{TestOutcome, TestStatus};
+use lease::{Lease, LeaseCheck, LeaseOptions};
 
 /// What `prepare` does with models that are needed but not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,7 +411,7 @@ async fn run_leased(
     lease: LeaseCheck,
 ) -> Result<RunReport> {
     let prepared = prepare(&project, &selected, Mode::Run).await?;
-    crate::artifacts::write_manifest(&project, &prepared)?;
+    crate::report::artifacts::write_manifest(&project, &prepared)?;
     let wh = prepared.storage.warehouse()?.clone();
     let swept = publish::sweep_staging(&wh, &project.run_id).await?;
     if swept > 0 {
@@ -550,7 +553,7 @@ async fn run_leased(
         singular_tests: singular,
         swept_staging_objects: swept,
     };
-    crate::artifacts::write_run_results(&project, &report)?;
+    crate::report::artifacts::write_run_results(&project, &report)?;
     Ok(report)
 }
 
@@ -856,6 +859,6 @@ pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunR
         singular_tests: singular,
         swept_staging_objects: 0,
     };
-    crate::artifacts::write_run_results(project, &report)?;
+    crate::report::artifacts::write_run_results(project, &report)?;
     Ok(report)
 }

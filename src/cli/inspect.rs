@@ -1,0 +1,136 @@
+//! The commands that look at a project without publishing anything: `compile`, `validate`,
+//! `list`, `show`, `lineage` and `functions`.
+
+use std::path::Path;
+
+use super::{
+    FunctionsArgs, FunctionsFormat, LineageArgs, LineageFormat, ListArgs, OutputFormat,
+    ProjectArgs, SelectCmd, ShowArgs, open, selection,
+};
+use crate::error::{Error, Result, exit};
+use crate::report::render;
+use crate::run::{self as runner, Mode};
+
+/// `parcours compile`: each selected model's resolved SQL and output schema.
+pub(super) async fn compile(dir: &Path, a: &SelectCmd) -> Result<u8> {
+    let project = open(dir, &a.project)?;
+    let selected = selection(&project, &a.select)?;
+    let prepared = runner::prepare(&project, &selected, Mode::Plan).await?;
+    for name in project.graph.order.iter().filter(|n| selected.contains(*n)) {
+        let m = &project.graph.models[name];
+        println!(
+            "-- {name} ({}, {})",
+            m.path,
+            m.settings.materialization.as_str()
+        );
+        println!("{}", m.sql.trim_end());
+        if let Some(schema) = prepared.schemas.get(name) {
+            println!("-- output schema:");
+            for f in schema.fields() {
+                println!(
+                    "--   {} {}{}",
+                    f.name(),
+                    crate::config::datatype::display(f.data_type()),
+                    if f.is_nullable() { "" } else { " not null" }
+                );
+            }
+        }
+        println!();
+    }
+    crate::report::artifacts::write_manifest(&project, &prepared)?;
+    Ok(exit::SUCCESS)
+}
+
+/// `parcours validate`: configuration, SQL, references and schemas, checked against the sources.
+pub(super) async fn validate(dir: &Path, a: &SelectCmd) -> Result<u8> {
+    let project = open(dir, &a.project)?;
+    let selected = selection(&project, &a.select)?;
+    let prepared = runner::prepare(&project, &selected, Mode::Plan).await?;
+    println!(
+        "ok: {} models, {} sources, {} singular tests checked in {}",
+        selected.len(),
+        prepared.sources.len(),
+        runner::singular_tests_for(&project, &selected).len(),
+        project.config.file.display()
+    );
+    Ok(exit::SUCCESS)
+}
+
+/// `parcours list`: models, materializations, paths and dependencies.
+pub(super) fn list(dir: &Path, a: &ListArgs) -> Result<u8> {
+    let project = open(dir, &ProjectArgs::default())?;
+    let selected = selection(&project, &a.select)?;
+    match a.output {
+        OutputFormat::Text => print!("{}", render::list_text(&project.graph, &selected)),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&render::list_json(&project.graph, &selected))
+                .map_err(|e| Error::Internal(e.to_string()))?
+        ),
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `parcours show`: a model's first rows, computed from its SQL over the published upstream
+/// tables; nothing is written.
+pub(super) async fn show(dir: &Path, a: &ShowArgs) -> Result<u8> {
+    let project = open(dir, &a.project)?;
+    let selected = project.graph.select(std::slice::from_ref(&a.model), &[])?;
+    let prepared = runner::prepare(&project, &selected, Mode::Run).await?;
+    let chain: Vec<String> = project
+        .graph
+        .order
+        .iter()
+        .filter(|n| selected.contains(*n))
+        .cloned()
+        .collect();
+    runner::register_views(&prepared.ctx, &project, &chain).await?;
+    let df = prepared
+        .ctx
+        .table(a.model.as_str())
+        .await?
+        .limit(0, Some(a.limit))?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(|e| Error::Internal(format!("{}: {e}", a.model)))?;
+    let table = arrow::util::pretty::pretty_format_batches(&batches)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    println!("{table}");
+    Ok(exit::SUCCESS)
+}
+
+/// `parcours lineage`: the model graph as Mermaid or DOT.
+pub(super) fn lineage(dir: &Path, a: &LineageArgs) -> Result<u8> {
+    let project = open(dir, &ProjectArgs::default())?;
+    let selected = selection(&project, &a.select)?;
+    match a.format {
+        LineageFormat::Mermaid => print!("{}", render::mermaid(&project.graph, &selected)),
+        LineageFormat::Dot => print!("{}", render::dot(&project.graph, &selected)),
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `parcours functions`: the SQL functions parcours adds, from their one documentation source.
+pub(super) fn functions(a: &FunctionsArgs) -> Result<u8> {
+    use crate::functions::docs;
+    let known: Vec<String> = docs::FUNCTIONS.iter().map(|f| f.name.to_string()).collect();
+    let docs: Vec<&docs::FunctionDoc> = match &a.name {
+        Some(name) => vec![docs::find(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "no function `{name}`{}",
+                crate::graph::suggest(name, known.iter())
+            ))
+        })?],
+        None => docs::FUNCTIONS.iter().collect(),
+    };
+    match a.format {
+        FunctionsFormat::Text => print!("{}", docs::text(&docs)),
+        FunctionsFormat::Markdown => print!("{}", docs::markdown(&docs)),
+        FunctionsFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&docs).map_err(|e| Error::Internal(e.to_string()))?
+        ),
+    }
+    Ok(exit::SUCCESS)
+}

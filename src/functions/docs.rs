@@ -1,0 +1,589 @@
+//! The one source of truth for what each parcours SQL function does: its signature, arguments
+//! (with their ranges), output, definition and a worked example with the exact output the
+//! example gives.
+//!
+//! The README's "Functions available in every model" section and `parcours functions` are both
+//! generated from [`FUNCTIONS`]. Tests below fail when a registered function has no entry (or an
+//! entry names no function), when the README section differs from [`markdown`], and when an
+//! example no longer prints its documented output: a function cannot be added or changed
+//! without its documentation.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// Scalar (one value per row) or aggregate (one value per group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionKind {
+    Scalar,
+    Aggregate,
+}
+
+/// One argument of a function.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Argument {
+    pub name: &'static str,
+    /// SQL type accepted, e.g. `Utf8`, `List<Utf8>`, `integer literal`.
+    pub sql_type: &'static str,
+    /// What it means, its range and its default when optional.
+    pub description: &'static str,
+}
+
+/// The documentation of one SQL function.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FunctionDoc {
+    pub name: &'static str,
+    pub kind: FunctionKind,
+    /// How it is called, optional arguments in brackets.
+    pub signature: &'static str,
+    pub arguments: &'static [Argument],
+    /// The output type and what a row of it holds.
+    pub returns: &'static str,
+    /// What it computes, precisely enough to reimplement it.
+    pub definition: &'static str,
+    /// A self-contained query (over `VALUES`) showing a typical use.
+    pub example: &'static str,
+    /// What `example` prints, as `parcours functions` and the README show it (pretty table).
+    pub example_output: &'static str,
+}
+
+const fn arg(name: &'static str, sql_type: &'static str, description: &'static str) -> Argument {
+    Argument {
+        name,
+        sql_type,
+        description,
+    }
+}
+
+/// Every function parcours adds to DataFusion's SQL, in the order the README lists them.
+pub const FUNCTIONS: &[FunctionDoc] = &[
+    FunctionDoc {
+        name: "normalize_email",
+        kind: FunctionKind::Scalar,
+        signature: "normalize_email(email)",
+        arguments: &[arg("email", "Utf8", "an e-mail as typed; any dirt")],
+        returns: "Utf8: the matching key of the address, or NULL when it is not a valid address",
+        definition: "In order: trims surrounding whitespace and lower-cases; returns NULL for \
+            anything that is not `local@domain` (zero or several `@`, whitespace or control \
+            characters inside, an empty local part, a character never valid unquoted such as \
+            `, ; < > ( ) [ ] \\ \"`, a local part starting or ending with `.` or holding `..`, a \
+            domain without a dot, with an empty label or with characters other than letters, \
+            digits, `-` and `.`); drops the sub-address from the first `+` of the local part; for \
+            gmail.com and googlemail.com removes every `.` of the local part and writes the domain \
+            gmail.com. `sha256_hex(normalize_email(e))` is the `email_sha256` of the raw-exports \
+            contract.",
+        example: "select normalize_email(e) as key from (values (' Jean.Dupont+promo@GMail.com '), \
+            ('not an email')) as t(e)",
+        example_output: "\
++----------------------+
+| key                  |
++----------------------+
+| jeandupont@gmail.com |
+|                      |
++----------------------+",
+    },
+    FunctionDoc {
+        name: "meta_email",
+        kind: FunctionKind::Scalar,
+        signature: "meta_email(email)",
+        arguments: &[arg("email", "Utf8", "an e-mail as typed")],
+        returns: "Utf8: the address in Meta's customer-list format, or NULL when invalid",
+        definition: "Trims and lower-cases only (Meta keeps `+tags` and dots); NULL for an \
+            address `normalize_email` would reject. Hash it with `sha256_hex` for a Meta audience.",
+        example: "select meta_email(' Jean.Dupont+promo@GMail.com ') as meta",
+        example_output: "\
++-----------------------------+
+| meta                        |
++-----------------------------+
+| jean.dupont+promo@gmail.com |
++-----------------------------+",
+    },
+    FunctionDoc {
+        name: "correct_email_domain",
+        kind: FunctionKind::Scalar,
+        signature: "correct_email_domain(email)",
+        arguments: &[arg("email", "Utf8", "an e-mail as typed")],
+        returns: "Utf8: the matching key with its mailbox domain corrected, or NULL when there is \
+            nothing to correct",
+        definition: "Normalises like `normalize_email`, then, when the domain is one keystroke \
+            (one letter inserted, dropped or replaced, or two neighbours swapped) away from exactly \
+            one of 23 big mailbox providers' domains (gmail.com, googlemail.com, hotmail.com/.fr, \
+            outlook.com/.fr, live.com/.fr, msn.com, yahoo.com/.fr, icloud.com, aol.com, orange.fr, \
+            wanadoo.fr, free.fr, sfr.fr, neuf.fr, laposte.net, bbox.fr, gmx.fr/.com, \
+            protonmail.com), returns the matching key with that provider's domain (gmail's dot \
+            rule applied). NULL when the address is invalid, its domain is a provider's, is near \
+            none or near two; a country variant such as gmail.fr is three keystrokes away and is \
+            left alone, as some are real mailboxes.",
+        example: "select e, correct_email_domain(e) as corrected from (values ('kim@gmial.com'), \
+            ('kim@ornage.fr'), ('kim@gmail.fr')) as t(e)",
+        example_output: "\
++---------------+---------------+
+| e             | corrected     |
++---------------+---------------+
+| kim@gmial.com | kim@gmail.com |
+| kim@ornage.fr | kim@orange.fr |
+| kim@gmail.fr  |               |
++---------------+---------------+",
+    },
+    FunctionDoc {
+        name: "normalize_phone",
+        kind: FunctionKind::Scalar,
+        signature: "normalize_phone(phone [, country])",
+        arguments: &[
+            arg(
+                "phone",
+                "Utf8",
+                "a phone number as typed, national or international",
+            ),
+            arg(
+                "country",
+                "Utf8",
+                "ISO 3166-1 alpha-2 country used to read national numbers (FR, BE, CH, DE, ES, IT, \
+                 GB or UK, US/CA; case-insensitive); optional: without it, or with another country, \
+                 only international forms are read",
+            ),
+        ],
+        returns: "Utf8: the number in E.164 (`+33612345678`), or NULL when it cannot be read",
+        definition: "Ignores separators (spaces, `.`, `-`, `/`, parentheses); a `+` only as the \
+            first character; any other character makes the number invalid. International input is \
+            `+CC…`, `00CC…`, or `011CC…` with US/CA; a stray trunk `0` after the country code is \
+            dropped (not for Italy). National input is read with `country`: its trunk `0` (or `1` \
+            for US/CA) is removed, a missing trunk zero is tolerated, and digits already starting \
+            with the country code are accepted. Lengths checked: FR/CH 9 digits, BE 8 (9 for 4xx \
+            mobiles), DE 6–11, ES 9 starting 6–9, IT 6–11 starting 0 or 9–10 starting 3, GB 9–10, \
+            US/CA 10 (`NXX NXX XXXX`); other country codes need 8 to 15 digits. It checks the shape \
+            of a number, not whether its range is allocated. `sha256_hex(normalize_phone(p, c))` is \
+            the `phone_sha256` of the contract.",
+        example: "select normalize_phone(p, 'FR') as e164 from (values ('06 12 34 56 78'), \
+            ('0033612345678'), ('12')) as t(p)",
+        example_output: "\
++--------------+
+| e164         |
++--------------+
+| +33612345678 |
+| +33612345678 |
+|              |
++--------------+",
+    },
+    FunctionDoc {
+        name: "meta_phone",
+        kind: FunctionKind::Scalar,
+        signature: "meta_phone(e164)",
+        arguments: &[arg(
+            "e164",
+            "Utf8",
+            "a number in E.164, as `normalize_phone` returns it",
+        )],
+        returns: "Utf8: the digits with the country code and no `+` (Meta's format)",
+        definition: "Removes the leading `+` of an E.164 number; NULL when the input is not E.164.",
+        example: "select meta_phone(normalize_phone('06 12 34 56 78', 'FR')) as meta",
+        example_output: "\
++-------------+
+| meta        |
++-------------+
+| 33612345678 |
++-------------+",
+    },
+    FunctionDoc {
+        name: "sha256_hex",
+        kind: FunctionKind::Scalar,
+        signature: "sha256_hex(text)",
+        arguments: &[arg("text", "Utf8", "any text; NULL gives NULL")],
+        returns: "Utf8: the lowercase hexadecimal SHA-256 of the text's UTF-8 bytes (64 characters)",
+        definition: "SHA-256 (FIPS 180-4) of the UTF-8 bytes, as 64 lowercase hex digits. Hash the \
+            normalised value, never the raw one, so equal identifiers give equal hashes.",
+        example: "select sha256_hex('abc') as h",
+        example_output: "\
++------------------------------------------------------------------+
+| h                                                                |
++------------------------------------------------------------------+
+| ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad |
++------------------------------------------------------------------+",
+    },
+    FunctionDoc {
+        name: "normalize_name",
+        kind: FunctionKind::Scalar,
+        signature: "normalize_name(name)",
+        arguments: &[arg("name", "Utf8", "a person's name as typed")],
+        returns: "Utf8: the name lower-cased, without accents, words separated by one space; NULL \
+            when nothing is left",
+        definition: "Lower-cases (Unicode); folds accents and ligatures of Latin letters to ASCII \
+            (é→e, ç→c, ß→ss, ø→o, æ→ae, œ→oe, ł→l, þ→th, …) and drops combining marks; every \
+            character that is not a letter or digit becomes a space; whitespace runs collapse to \
+            one space; trims. Letters of other scripts (Greek, Cyrillic, CJK, …) are kept, \
+            lower-cased.",
+        example: "select normalize_name('  Hélène-MARIE  d''Ornano ') as n",
+        example_output: "\
++-----------------------+
+| n                     |
++-----------------------+
+| helene marie d ornano |
++-----------------------+",
+    },
+    FunctionDoc {
+        name: "jaro_winkler",
+        kind: FunctionKind::Scalar,
+        signature: "jaro_winkler(a, b)",
+        arguments: &[
+            arg("a", "Utf8", "first string (compare normalised names)"),
+            arg("b", "Utf8", "second string"),
+        ],
+        returns: "Float64 in [0, 1]: 1 for identical strings; NULL when either is NULL",
+        definition: "Jaro similarity (matches within half the longer length, transpositions \
+            halved), boosted by Winkler's prefix bonus (scale 0.1, up to 4 common leading \
+            characters) when the Jaro similarity is at least 0.7. Case-sensitive, on Unicode \
+            scalar values.",
+        example: "select round(jaro_winkler('martha', 'marhta'), 4) as jw",
+        example_output: "\
++--------+
+| jw     |
++--------+
+| 0.9611 |
++--------+",
+    },
+    FunctionDoc {
+        name: "phonetic_key",
+        kind: FunctionKind::Scalar,
+        signature: "phonetic_key(name)",
+        arguments: &[arg("name", "Utf8", "a name, any case or accents")],
+        returns: "Utf8: the American Soundex code of each word of the normalised name, space \
+            separated; NULL when no word has a letter",
+        definition: "`normalize_name`, then Soundex (NARA rules: first letter, then up to three \
+            digits for the following consonant groups, zero-padded) per word.",
+        example: "select phonetic_key('Hélène Robert') as k",
+        example_output: "\
++-----------+
+| k         |
++-----------+
+| H450 R163 |
++-----------+",
+    },
+    FunctionDoc {
+        name: "connected_components",
+        kind: FunctionKind::Aggregate,
+        signature: "connected_components(a, b)",
+        arguments: &[
+            arg("a", "Utf8", "one end of an edge (a node id)"),
+            arg(
+                "b",
+                "Utf8",
+                "the other end; NULL makes `a` a node with no edge",
+            ),
+        ],
+        returns: "List<Struct<node: Utf8, component: Utf8>>: every node of the group's edges with \
+            the label of its component",
+        definition: "Union–find over the edges of the group; a component is labelled by its \
+            smallest node id (byte order), so the labels do not depend on the order of the rows \
+            or on partitioning. Memory is proportional to the number of distinct nodes.",
+        example: "select c['node'] as node, c['component'] as component from (select \
+            unnest(connected_components(a, b)) as c from (values ('x', 'y'), ('y', 'z'), ('u', 'v')) \
+            as e(a, b)) order by node",
+        example_output: "\
++------+-----------+
+| node | component |
++------+-----------+
+| u    | u         |
+| v    | u         |
+| x    | x         |
+| y    | x         |
+| z    | x         |
++------+-----------+",
+    },
+    FunctionDoc {
+        name: "markov_removal_effects",
+        kind: FunctionKind::Aggregate,
+        signature: "markov_removal_effects(path, converted [, order])",
+        arguments: &[
+            arg(
+                "path",
+                "List<Utf8>",
+                "the channels of one journey, in time order",
+            ),
+            arg(
+                "converted",
+                "Boolean",
+                "whether the journey converted; NULL counts as false",
+            ),
+            arg(
+                "order",
+                "integer literal",
+                "order of the chain, 1 to 4 (default 1)",
+            ),
+        ],
+        returns: "List<Struct<channel: Utf8, removal_effect: Float64>>: one entry per channel seen",
+        definition: "The absorbing Markov chain of Anderl et al. (2016), as in ChannelAttribution's \
+            `markov_model`: journeys walk start → states → conversion or null, transition \
+            probabilities are observed counts normalised per state (a state at order k is the \
+            window of the last k channels), and a channel's removal effect is the relative drop of \
+            the probability of reaching conversion once every transition into a state holding that \
+            channel goes to null. Solved exactly. Journeys with no channel are ignored.",
+        example: "select e['channel'] as channel, round(e['removal_effect'], 4) as removal_effect \
+            from (select unnest(markov_removal_effects(path, converted)) as e from (values \
+            (make_array('search', 'email'), true), (make_array('search', 'email'), true), \
+            (make_array('search'), false), (make_array('display'), true)) as j(path, converted)) \
+            order by channel",
+        example_output: "\
++---------+----------------+
+| channel | removal_effect |
++---------+----------------+
+| display | 0.3333         |
+| email   | 0.6667         |
+| search  | 0.6667         |
++---------+----------------+",
+    },
+    FunctionDoc {
+        name: "shapley_channel_weights",
+        kind: FunctionKind::Aggregate,
+        signature: "shapley_channel_weights(channels, converted [, max_channels])",
+        arguments: &[
+            arg(
+                "channels",
+                "List<Utf8>",
+                "the channels of one journey (order and repeats ignored)",
+            ),
+            arg(
+                "converted",
+                "Boolean",
+                "whether the journey converted; NULL counts as false",
+            ),
+            arg(
+                "max_channels",
+                "integer literal",
+                "sets with more distinct channels are estimated by sampling, 0 to 20 (default 12)",
+            ),
+        ],
+        returns: "List<Struct<channel_set: Utf8, channel: Utf8, weight: Float64>>: for each set of \
+            channels seen on a converting journey (`channel_set`, the sorted channels joined by \
+            `,`), the share of a conversion's credit each of its channels earns (weights sum to 1 \
+            per set)",
+        definition: "Shapley values of the rate game: the value of a coalition is the conversion \
+            rate of the journeys whose channel set is exactly that coalition (an unseen coalition \
+            takes the best rate of its seen subsets); a set's conversion is split in proportion \
+            to its channels' positive Shapley values. Exact up to `max_channels`, Monte-Carlo \
+            over 2000 seeded permutations beyond (deterministic).",
+        example: "select w['channel_set'] as channel_set, w['channel'] as channel, \
+            round(w['weight'], 4) as weight from (select unnest(shapley_channel_weights(c, \
+            converted)) as w from (values (make_array('search', 'email'), true), \
+            (make_array('search'), false), (make_array('email'), true)) as j(c, converted)) \
+            order by channel_set, channel",
+        example_output: "\
++--------------+---------+--------+
+| channel_set  | channel | weight |
++--------------+---------+--------+
+| email        | email   | 1.0    |
+| email,search | email   | 1.0    |
+| email,search | search  | 0.0    |
++--------------+---------+--------+",
+    },
+];
+
+/// The documentation of `name`, if parcours defines such a function.
+pub fn find(name: &str) -> Option<&'static FunctionDoc> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// Markdown for `docs` (the README section body when given all of [`FUNCTIONS`]): a summary
+/// table, then one entry per function.
+pub fn markdown(docs: &[&FunctionDoc]) -> String {
+    let mut out = String::new();
+    out.push_str("| function | kind | returns |\n|---|---|---|\n");
+    for f in docs {
+        let _ = writeln!(
+            out,
+            "| [`{}`](#fn-{}) | {} | {} |",
+            f.signature,
+            f.name,
+            kind_word(f.kind),
+            one_line(f.returns)
+        );
+    }
+    for f in docs {
+        let _ = write!(
+            out,
+            "\n#### <a id=\"fn-{}\"></a>`{}` ({})\n\n{}\n\n",
+            f.name,
+            f.signature,
+            kind_word(f.kind),
+            one_line(f.definition)
+        );
+        out.push_str("| argument | type | meaning |\n|---|---|---|\n");
+        for a in f.arguments {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                a.name,
+                a.sql_type,
+                one_line(a.description)
+            );
+        }
+        let _ = write!(
+            out,
+            "\nReturns {}.\n\n```sql\n{}\n```\n\n```\n{}\n```\n",
+            one_line(f.returns),
+            one_line(f.example),
+            f.example_output
+        );
+    }
+    out
+}
+
+/// Plain text for a terminal: one paragraph per function.
+pub fn text(docs: &[&FunctionDoc]) -> String {
+    let mut out = String::new();
+    for f in docs {
+        let _ = writeln!(out, "{} ({})", f.signature, kind_word(f.kind));
+        let _ = writeln!(out, "  {}", one_line(f.definition));
+        for a in f.arguments {
+            let _ = writeln!(
+                out,
+                "  {} ({}): {}",
+                a.name,
+                a.sql_type,
+                one_line(a.description)
+            );
+        }
+        let _ = writeln!(out, "  returns {}", one_line(f.returns));
+        let _ = writeln!(out, "  example: {}\n", one_line(f.example));
+    }
+    out
+}
+
+fn kind_word(kind: FunctionKind) -> &'static str {
+    match kind {
+        FunctionKind::Scalar => "scalar",
+        FunctionKind::Aggregate => "aggregate",
+    }
+}
+
+/// Collapses the source's line continuations and indentation into single spaces.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The README lines that enclose the generated section.
+pub const README_BEGIN: &str = "<!-- functions:begin (generated from src/functions/docs.rs by `parcours functions --format markdown`; edit there) -->";
+pub const README_END: &str = "<!-- functions:end -->";
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+    use crate::functions::{aggregate_udfs, scalar_udfs};
+
+    #[test]
+    fn every_registered_function_is_documented_once() {
+        let mut registered: BTreeSet<(String, FunctionKind)> = scalar_udfs()
+            .iter()
+            .map(|f| (f.name().to_string(), FunctionKind::Scalar))
+            .collect();
+        registered.extend(
+            aggregate_udfs()
+                .iter()
+                .map(|f| (f.name().to_string(), FunctionKind::Aggregate)),
+        );
+        let documented: BTreeSet<(String, FunctionKind)> = FUNCTIONS
+            .iter()
+            .map(|f| (f.name.to_string(), f.kind))
+            .collect();
+        assert_eq!(
+            FUNCTIONS.len(),
+            documented.len(),
+            "a function is documented twice"
+        );
+        let undocumented: Vec<_> = registered.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&registered).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "registered but not documented in src/functions/docs.rs: {undocumented:?}; \
+             documented but not registered: {unknown:?}"
+        );
+        for f in FUNCTIONS {
+            assert!(
+                f.signature.starts_with(&format!("{}(", f.name)),
+                "{}: signature must start with the name",
+                f.name
+            );
+            let documented_args = f.signature.matches(',').count() + 1;
+            assert_eq!(
+                documented_args,
+                f.arguments.len(),
+                "{}: every argument of the signature is described",
+                f.name
+            );
+        }
+    }
+
+    #[test]
+    fn readme_section_is_generated_from_the_docs() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).expect("README.md");
+        let (Some(begin), Some(end)) = (readme.find(README_BEGIN), readme.find(README_END)) else {
+            panic!("README.md lacks the markers {README_BEGIN} … {README_END}");
+        };
+        let body = &readme[begin + README_BEGIN.len()..end];
+        let all: Vec<&FunctionDoc> = FUNCTIONS.iter().collect();
+        let expected = format!("\n{}", markdown(&all));
+        if body != expected {
+            if std::env::var_os("PARCOURS_UPDATE_README").is_some() {
+                let updated = format!(
+                    "{}{expected}{}",
+                    &readme[..begin + README_BEGIN.len()],
+                    &readme[end..]
+                );
+                std::fs::write(path, updated).expect("write README.md");
+                return;
+            }
+            panic!(
+                "README.md's function section is out of date with src/functions/docs.rs; run \
+                 `PARCOURS_UPDATE_README=1 cargo test --lib readme_section` and commit README.md"
+            );
+        }
+    }
+
+    /// Each example runs on a session with parcours's functions (one and four partitions) and
+    /// prints exactly its documented output: documentation and behaviour cannot drift apart.
+    #[tokio::test]
+    async fn every_example_prints_its_documented_output() {
+        for partitions in [1, 4] {
+            let config =
+                datafusion::prelude::SessionConfig::new().with_target_partitions(partitions);
+            let ctx = SessionContext::new_with_config(config);
+            for udf in scalar_udfs() {
+                ctx.register_udf(udf);
+            }
+            for udaf in aggregate_udfs() {
+                ctx.register_udaf(udaf);
+            }
+            let mut changed = Vec::new();
+            for f in FUNCTIONS {
+                assert!(
+                    f.example.contains(&format!("{}(", f.name)),
+                    "{}: the example must call the function",
+                    f.name
+                );
+                let batches = ctx
+                    .sql(f.example)
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: example fails to plan: {e}", f.name))
+                    .collect()
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: example fails: {e}", f.name));
+                let printed = pretty_format_batches(&batches).expect("format").to_string();
+                if printed != f.example_output {
+                    changed.push(format!("{} now prints:\n{printed}", f.name));
+                }
+            }
+            assert!(
+                changed.is_empty(),
+                "examples whose output changed ({partitions} partitions); update \
+                 src/functions/docs.rs:\n{}",
+                changed.join("\n")
+            );
+        }
+    }
+}
