@@ -129,7 +129,10 @@ fn every_curated_table_reads_cleanly_as_a_delta_table() {
         .lines()
         .map(|l| match l.find("numRecords\\\":") {
             Some(at) if l.starts_with("{\"add\"") => {
-                let digits = l[at + 13..].chars().take_while(char::is_ascii_digit).count();
+                let digits = l[at + 13..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .count();
                 format!("{}7{}", &l[..at + 13], &l[at + 13 + digits..])
             }
             _ => l.to_string(),

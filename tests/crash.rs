@@ -269,7 +269,11 @@ impl Warehouse {
             .iter()
             .map(|f| {
                 let rel = f["path"].as_str().expect("path").to_string();
-                let partition = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string();
+                let partition = rel
+                    .rsplit_once('/')
+                    .map(|(d, _)| d)
+                    .unwrap_or("")
+                    .to_string();
                 (rel, partition, f["rows"].as_u64().unwrap_or(u64::MAX))
             })
             .collect();
@@ -1283,7 +1287,12 @@ fn killed_runs_leave_every_table_whole() {
         delta.iter().any(|o| o.killed && o.orphans > 0),
         "delta: no kill left files that no version lists"
     );
-    let kills = local.iter().chain(&remote).chain(&delta).filter(|o| o.killed).count();
+    let kills = local
+        .iter()
+        .chain(&remote)
+        .chain(&delta)
+        .filter(|o| o.killed)
+        .count();
     assert!(kills >= 30, "only {kills} runs were killed");
     println!(
         "versions: {TABLES:?}; {kills} kills in {:?}",

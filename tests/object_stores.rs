@@ -31,7 +31,7 @@ use parcours::storage::StorageRoot;
 use common::TestProject;
 use delta::{Table, block};
 
-fn env_refs(env: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
@@ -83,7 +83,11 @@ fn two_nights(
     }
     let rt = tokio::runtime::Runtime::new().expect("rt");
     let prefix = if delta { "delta" } else { "parquet" };
-    rt.block_on(upload(&store, &p.path().join("raw"), &format!("{prefix}/exports")));
+    rt.block_on(upload(
+        &store,
+        &p.path().join("raw"),
+        &format!("{prefix}/exports"),
+    ));
     let raw = format!("raw={bucket_url}{prefix}/exports");
     let wh = format!("warehouse={bucket_url}{prefix}/curated");
     let env = env_refs(env);
@@ -97,7 +101,10 @@ fn two_nights(
             assert!(!out.all().contains(secret), "a credential leaked");
         }
     }
-    assert!(!p.path().join("warehouse").exists(), "nothing is written locally");
+    assert!(
+        !p.path().join("warehouse").exists(),
+        "nothing is written locally"
+    );
     rt.block_on(async {
         let curated = format!("{prefix}/curated");
         assert_eq!(
@@ -139,7 +146,15 @@ fn two_nights(
         }
     });
     let out = p.run_env(
-        &["test", "--date", "2026-11-21", "--storage", &raw, "--storage", &wh],
+        &[
+            "test",
+            "--date",
+            "2026-11-21",
+            "--storage",
+            &raw,
+            "--storage",
+            &wh,
+        ],
         &env,
     );
     assert_eq!(out.code, 0, "{}", out.all());
@@ -160,13 +175,20 @@ fn lease_is_exclusive(store: Arc<dyn ObjectStore>, url: &str) {
         wait: Duration::ZERO,
     };
     block(async {
-        let a = Lease::acquire(&root, "run-a", opts).await.expect("first lease");
-        let err = Lease::acquire(&root, "run-b", opts).await.err().expect("held");
+        let a = Lease::acquire(&root, "run-a", opts)
+            .await
+            .expect("first lease");
+        let err = Lease::acquire(&root, "run-b", opts)
+            .await
+            .err()
+            .expect("held");
         assert_eq!(err.exit_code(), 5, "{err}");
         assert!(err.to_string().contains("run run-a"), "{err}");
         assert!(a.check().ensure_held().is_ok());
         assert!(a.release().await.is_none());
-        let b = Lease::acquire(&root, "run-b", opts).await.expect("released lease");
+        let b = Lease::acquire(&root, "run-b", opts)
+            .await
+            .expect("released lease");
         assert!(b.release().await.is_none());
 
         // A run on another machine died holding the lease, which has expired since.
@@ -242,7 +264,13 @@ fn azure_pipeline_lease_and_missing_container() {
 fn delta_pipeline_and_lease_on_s3() {
     let moto = s3::Moto::start();
     moto.create_bucket("lake");
-    two_nights(moto.store("lake"), "s3://lake/", &moto.env(), Some(s3::SECRET_KEY), true);
+    two_nights(
+        moto.store("lake"),
+        "s3://lake/",
+        &moto.env(),
+        Some(s3::SECRET_KEY),
+        true,
+    );
     lease_is_exclusive(moto.store("lake"), "s3://lake/lease-test/");
 }
 
@@ -281,20 +309,43 @@ fn gcs_sources_and_published_tables_read_from_the_bucket() {
     // Those warehouses copied into the bucket: `parcours test` reads the Parquet commit
     // records and the Delta logs, and the files they list, from GCS.
     for (p, name) in [(&parquet, "parquet"), (&delta, "delta")] {
-        gcs.upload_dir("lake", &p.path().join("warehouse"), &format!("{name}/curated"));
+        gcs.upload_dir(
+            "lake",
+            &p.path().join("warehouse"),
+            &format!("{name}/curated"),
+        );
         let wh = format!("warehouse=gs://lake/{name}/curated");
         let out = p.run_env(
-            &["test", "--date", "2026-11-21", "--storage", "raw=gs://lake/exports", "--storage", &wh],
+            &[
+                "test",
+                "--date",
+                "2026-11-21",
+                "--storage",
+                "raw=gs://lake/exports",
+                "--storage",
+                &wh,
+            ],
             &env,
         );
         assert_eq!(out.code, 0, "{}", out.all());
     }
-    let fct = Table::in_bucket(gcs.store("lake"), "gs://lake/", "delta/curated", "fct_orders");
+    let fct = Table::in_bucket(
+        gcs.store("lake"),
+        "gs://lake/",
+        "delta/curated",
+        "fct_orders",
+    );
     assert_eq!(block(fct.rows(None)).expect("rows"), rows);
 
     // A bucket that does not exist: a storage error naming it, exit code 4.
     let out = parquet.run_env(
-        &["run", "--date", "2026-11-21", "--storage", "raw=gs://no-such-bucket/exports"],
+        &[
+            "run",
+            "--date",
+            "2026-11-21",
+            "--storage",
+            "raw=gs://no-such-bucket/exports",
+        ],
         &env,
     );
     assert_eq!(out.code, 4, "{}", out.all());

@@ -29,16 +29,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake_core::DeltaTable;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
 use deltalake_core::kernel::{Action, Add, Metadata, MetadataExt, Protocol, Remove, StructType};
 use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectMeta, ObjectStoreExt};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::{ObjectMeta, ObjectStoreExt};
 
 use crate::config::datatype::display;
 use crate::config::{Materialization, TableFormat};
@@ -72,7 +72,10 @@ pub async fn exists(root: &StorageRoot, table: &str) -> Result<bool> {
         Some(Ok(_)) => Ok(true),
         Some(Err(e)) => Err(Error::storage(
             &root.name,
-            format!("cannot list {}: {e}", url_of(root, &format!("{table}/{LOG_DIR}/"))),
+            format!(
+                "cannot list {}: {e}",
+                url_of(root, &format!("{table}/{LOG_DIR}/"))
+            ),
         )),
     }
 }
@@ -244,7 +247,13 @@ async fn footer_rows(root: &StorageRoot, table: &str, path: &str, size: i64) -> 
     crate::catalog::read_footer(root.store.clone(), &meta)
         .await
         .map(|f| f.rows)
-        .map_err(|e| unreadable(root, table, format!("lists {path}, which does not read: {e}")))
+        .map_err(|e| {
+            unreadable(
+                root,
+                table,
+                format!("lists {path}, which does not read: {e}"),
+            )
+        })
 }
 
 /// Why `schema` (the model's result, partition column included) cannot be a Delta table, if it
@@ -384,10 +393,7 @@ fn folder_value(dir: &str, col: &str) -> Option<String> {
 }
 
 /// What the new version lists for each file: its partition value.
-fn partition_values(
-    f: &FileEntry,
-    col: Option<&str>,
-) -> HashMap<String, Option<String>> {
+fn partition_values(f: &FileEntry, col: Option<&str>) -> HashMap<String, Option<String>> {
     let mut out = HashMap::new();
     if let Some(col) = col {
         let value = match &f.partition_value {
@@ -425,7 +431,11 @@ pub async fn publish(
                 .load()
                 .await
                 .map_err(|e| fail("reading the Delta log", &e))?;
-            Some(current.snapshot().map_err(|e| fail("reading the Delta log", &e))?)
+            Some(
+                current
+                    .snapshot()
+                    .map_err(|e| fail("reading the Delta log", &e))?,
+            )
         }
         _ => None,
     };
@@ -476,9 +486,11 @@ pub async fn publish(
             let old = state.metadata();
             let same_schema = state.schema().as_ref() == &schema;
             let same_parts = old.partition_columns() == &partition_cols;
-            let same_retention =
-                old.configuration().get(RETENTION_KEY) == Some(&wanted_retention);
-            let kept = record.files.iter().any(|f| before_paths.contains(f.path.as_str()));
+            let same_retention = old.configuration().get(RETENTION_KEY) == Some(&wanted_retention);
+            let kept = record
+                .files
+                .iter()
+                .any(|f| before_paths.contains(f.path.as_str()));
             if (!same_schema || !same_parts) && kept {
                 return Err(Error::Storage {
                     root: root.name.clone(),
@@ -608,7 +620,9 @@ pub async fn publish(
         Ok(n) => {
             tracing::debug!(event = "cleaned", model = %table, vacuumed = n, "staged files and expired files deleted")
         }
-        Err(e) => tracing::warn!(model = %table, "vacuum failed, the next publish tries again: {e}"),
+        Err(e) => {
+            tracing::warn!(model = %table, "vacuum failed, the next publish tries again: {e}")
+        }
     }
     Ok(record)
 }
@@ -651,7 +665,11 @@ async fn vacuum(
 ) -> std::result::Result<usize, String> {
     let now = chrono::Utc::now();
     let cutoff = now.timestamp_millis() - retention.as_millis() as i64;
-    let active: BTreeSet<String> = state.log_data().iter().map(|f| f.path().to_string()).collect();
+    let active: BTreeSet<String> = state
+        .log_data()
+        .iter()
+        .map(|f| f.path().to_string())
+        .collect();
     let mut removed: BTreeMap<String, i64> = BTreeMap::new();
     let mut tombstones = state.all_tombstones(log.as_ref());
     while let Some(t) = tombstones.next().await {
@@ -714,10 +732,14 @@ mod unit {
 
     #[test]
     fn parcours_file_names() {
-        assert!(is_parcours_file("part-20261121T020000123Z-3f2a-00000.parquet"));
+        assert!(is_parcours_file(
+            "part-20261121T020000123Z-3f2a-00000.parquet"
+        ));
         assert!(!is_parcours_file("part-00000-1a2b3c4d-c000.snappy.parquet"));
         assert!(!is_parcours_file("part-0.parquet"));
-        assert!(!is_parcours_file("part-20261121T020000123Z-3f2a-00000.parquet.tmp"));
+        assert!(!is_parcours_file(
+            "part-20261121T020000123Z-3f2a-00000.parquet.tmp"
+        ));
     }
 
     #[test]
@@ -741,11 +763,19 @@ mod unit {
         let e = check_schema(&naive, None).unwrap_err();
         assert!(e.contains("`at`") && e.contains("arrow_cast(at, "), "{e}");
         let unsigned = Arc::new(Schema::new(vec![Field::new("n", DataType::UInt32, false)]));
-        assert!(check_schema(&unsigned, None).unwrap_err().contains("unsigned"));
+        assert!(
+            check_schema(&unsigned, None)
+                .unwrap_err()
+                .contains("unsigned")
+        );
         let spaced = Arc::new(Schema::new(vec![Field::new("a b", DataType::Int64, false)]));
         assert!(check_schema(&spaced, None).unwrap_err().contains("rename"));
         let float_part = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, false)]));
-        assert!(check_schema(&float_part, Some("x")).unwrap_err().contains("partition column"));
+        assert!(
+            check_schema(&float_part, Some("x"))
+                .unwrap_err()
+                .contains("partition column")
+        );
     }
 
     #[test]

@@ -315,7 +315,8 @@ pub async fn delta_now_parquet<'a>(
         .filter(|(_, s)| s.is_published() && s.format == TableFormat::Parquet)
         .map(|(n, _)| n)
         .collect();
-    let found = futures::future::try_join_all(parquet.iter().map(|n| delta::exists(root, n))).await?;
+    let found =
+        futures::future::try_join_all(parquet.iter().map(|n| delta::exists(root, n))).await?;
     Ok(parquet
         .into_iter()
         .zip(found)
@@ -327,7 +328,10 @@ pub async fn delta_now_parquet<'a>(
 pub fn format_switch_error(root: &StorageRoot, table: &str) -> String {
     format!(
         "model `{table}` is `format: parquet`, but the table published at {} is a Delta table; parcours does not turn a Delta table back into plain Parquet, because its history and every reader that follows its log would be lost. Set `format: delta` on the model again, or move the table folder away and run again to publish plain Parquet",
-        root.url.join(&format!("{table}/")).map(|u| u.to_string()).unwrap_or_default()
+        root.url
+            .join(&format!("{table}/"))
+            .map(|u| u.to_string())
+            .unwrap_or_default()
     )
 }
 

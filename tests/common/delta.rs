@@ -88,7 +88,7 @@ impl Table {
     pub async fn snapshot(&self, version: Option<u64>) -> Result<Snapshot, String> {
         let t = self.load(version).await?;
         let state = t.snapshot().map_err(|e| e.to_string())?;
-        let partition_columns = state.metadata().partition_columns().clone();
+        let partition_columns = state.metadata().partition_columns().to_vec();
         let mut files: Vec<LiveFile> = state
             .log_data()
             .iter()
@@ -116,10 +116,7 @@ impl Table {
         let snap = self.snapshot(version).await?;
         let mut rows = Vec::new();
         for f in &snap.files {
-            let location = f
-                .path
-                .split('/')
-                .fold(self.path.clone(), |p, s| p.join(s));
+            let location = f.path.split('/').fold(self.path.clone(), |p, s| p.join(s));
             let bytes = self
                 .store
                 .get(&location)
@@ -137,7 +134,8 @@ impl Table {
                 let batch = batch.map_err(|e| format!("{}: {e}", f.path))?;
                 n += batch.num_rows();
                 let partition = f.partition.clone().unwrap_or_default();
-                for row in crate::common::sql::render(std::slice::from_ref(&batch)).expect("render") {
+                for row in crate::common::sql::render(std::slice::from_ref(&batch)).expect("render")
+                {
                     let cells: Vec<String> = row
                         .into_iter()
                         .map(|c| c.unwrap_or_else(|| "∅".to_string()))

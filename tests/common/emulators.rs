@@ -306,7 +306,7 @@ impl FakeGcs {
         Arc::new(
             object_store::gcp::GoogleCloudStorageBuilder::new()
                 .with_bucket_name(bucket)
-                .with_base_url(self.endpoint())
+                .with_base_url(&self.endpoint())
                 .with_skip_signature(true)
                 .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
                 .build()
