@@ -181,8 +181,10 @@ impl Azurite {
     pub fn store(&self, container: &str) -> Arc<dyn ObjectStore> {
         Arc::new(
             object_store::azure::MicrosoftAzureBuilder::new()
-                .with_use_emulator(true)
-                .with_endpoint(self.endpoint())
+                // Emulator mode reads its URL from the environment only; an explicit
+                // endpoint (the account's path-style URL) works without it.
+                .with_endpoint(format!("{}/{AZURE_ACCOUNT}", self.endpoint()))
+                .with_allow_http(true)
                 .with_account(AZURE_ACCOUNT)
                 .with_access_key(AZURE_KEY)
                 .with_container_name(container)
