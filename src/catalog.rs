@@ -139,7 +139,12 @@ pub async fn register_source(
         .await
         .map_err(|e| Error::storage(&root.name, format!("cannot list {url}: {e}")))?;
     // A folder parcours publishes (last night's bridge, another project's table): only the
-    // files its commit record lists are live; others are a crashed run's leftovers.
+    // files its Delta snapshot or commit record lists are live; others are a crashed run's
+    // leftovers or, in a Delta table, earlier versions kept for their readers. A Delta log
+    // that does not read is an error: listing the folder would mix its versions.
+    if let Some(record) = crate::publish::delta::read(root, &spec.path).await? {
+        return register_published_source(ctx, spec, url, &record).await;
+    }
     if let Ok(Some(record)) = crate::publish::read_commit(root, &spec.path).await {
         return register_published_source(ctx, spec, url, &record).await;
     }
@@ -489,22 +494,22 @@ pub async fn register_published(
         return Ok(());
     }
     // Files grouped by partition folder ("" when not partitioned), in a stable order.
-    let mut groups: std::collections::BTreeMap<&str, Vec<ListingTableUrl>> = Default::default();
+    type Group<'a> = (Option<&'a Option<String>>, Vec<ListingTableUrl>);
+    let mut groups: std::collections::BTreeMap<&str, Group> = Default::default();
     for f in &record.files {
         let dir = f.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
         let url = table_url
             .join(&f.path)
             .map_err(|e| Error::Internal(format!("bad file path `{}` in `{name}`: {e}", f.path)))?;
-        groups
-            .entry(dir)
-            .or_default()
-            .push(ListingTableUrl::parse(url.as_str())?);
+        let group = groups.entry(dir).or_default();
+        group.0 = group.0.or(f.partition_value.as_ref());
+        group.1.push(ListingTableUrl::parse(url.as_str())?);
     }
     let options = listing_options(ctx, Vec::new());
     let state = ctx.state();
     let mut frames = Vec::new();
     let mut file_schema: Option<SchemaRef> = None;
-    for (dir, urls) in groups {
+    for (dir, (logged, urls)) in groups {
         let schema = match &file_schema {
             Some(s) => s.clone(),
             None => {
@@ -518,15 +523,25 @@ pub async fn register_published(
             .with_schema(schema);
         let mut df = ctx.read_table(Arc::new(ListingTable::try_new(config)?))?;
         for (col, t) in &partitions {
-            let value = dir
-                .split('/')
-                .find_map(|seg| seg.strip_prefix(&format!("{col}=")))
-                .ok_or_else(|| {
-                    Error::Internal(format!(
-                        "`{name}`: file folder `{dir}` names no `{col}=` partition"
-                    ))
-                })?;
-            let value = ScalarValue::try_from_string(value.to_string(), t)?;
+            // A Delta log gives the value itself; a Parquet table's folder name holds it.
+            let text = match logged {
+                Some(v) => v.clone(),
+                None => {
+                    let value = dir
+                        .split('/')
+                        .find_map(|seg| seg.strip_prefix(&format!("{col}=")))
+                        .ok_or_else(|| {
+                            Error::Internal(format!(
+                                "`{name}`: file folder `{dir}` names no `{col}=` partition"
+                            ))
+                        })?;
+                    (value != crate::publish::HIVE_NULL).then(|| value.to_string())
+                }
+            };
+            let value = match text {
+                Some(v) => ScalarValue::try_from_string(v, t)?,
+                None => ScalarValue::try_from(t)?,
+            };
             df = df.with_column(col, lit(value))?;
         }
         frames.push(df);

@@ -4,7 +4,8 @@
 //! script a warehouse with one planted fault per rule, so a script that checks nothing fails.
 //!
 //! The Python comes from `PARCOURS_BI_PYTHON`, which `scripts/test.sh` points at the `.venv-bi`
-//! it installs DuckDB and pyarrow into.
+//! it installs DuckDB, pyarrow and deltalake into. A third test runs the pipeline with every
+//! table in Delta Lake format and reads it with the `deltalake` package too.
 
 mod common;
 
@@ -82,6 +83,71 @@ fn every_curated_table_reads_cleanly_in_duckdb_and_pyarrow() {
             out.all()
         );
     }
+}
+
+/// The same pipeline with every published model a Delta table (`models.defaults.format:
+/// delta`), over two nights so that the tables have replaced files, removed partitions and
+/// sources read back from their Delta snapshot (previous_bridge_identity): every curated table
+/// reads cleanly with the `deltalake` package, pyarrow on its dataset and DuckDB on exactly the
+/// snapshot's files, and a planted lie in a Delta log is reported.
+#[test]
+fn every_curated_table_reads_cleanly_as_a_delta_table() {
+    let p = reference_project();
+    let config = p.read_file("pipelines.yaml").replace(
+        "models:\n  defaults:\n    materialization: table\n",
+        "models:\n  defaults:\n    materialization: table\n    format: delta\n",
+    );
+    assert!(config.contains("format: delta"));
+    p.write_file("pipelines.yaml", &config);
+    p.generate_raw(14, 7);
+    for date in ["2026-10-30", "2026-10-31"] {
+        let out = p.run(&["run", "--date", date]);
+        assert_eq!(out.code, 0, "{}", out.all());
+    }
+    let wh = p.path().join("data/warehouse");
+    let out = check_readers(&wh, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for table in CURATED {
+        assert!(
+            wh.join(table).join("_delta_log").is_dir()
+                && !wh.join(table).join("_parcours_commit.json").exists(),
+            "{table} is not a Delta table"
+        );
+        assert!(
+            out.stdout.lines().any(|l| {
+                l.split_whitespace().take(2).eq(["ok", table]) && l.contains("(delta v1)")
+            }),
+            "{table} not read cleanly as version 1:\n{}",
+            out.all()
+        );
+    }
+
+    // A Delta log whose add action lies about its file's rows.
+    let log = wh.join("dim_person/_delta_log/00000000000000000001.json");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lied = text
+        .lines()
+        .map(|l| match l.find("numRecords\\\":") {
+            Some(at) if l.starts_with("{\"add\"") => {
+                let digits = l[at + 13..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .count();
+                format!("{}7{}", &l[..at + 13], &l[at + 13 + digits..])
+            }
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(lied, text, "no add action to plant the fault in");
+    std::fs::write(&log, lied).expect("write");
+    let out = check_readers(&wh, &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("[commit] dim_person:") && out.stdout.contains("the Delta log says 7"),
+        "{}",
+        out.all()
+    );
 }
 
 fn write(path: &Path, batch: &RecordBatch, props: Option<WriterProperties>) -> u64 {

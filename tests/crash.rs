@@ -1,5 +1,6 @@
 //! Crash safety: `parcours run` is killed with SIGKILL at 30 points of a run, on a local
-//! warehouse and on an S3 one (moto on loopback). After every kill each published table must
+//! warehouse and on an S3 one (moto on loopback), and at 16 more on S3 with every table in
+//! Delta Lake format, read back through its Delta log with delta-rs. After every kill each published table must
 //! read, through its commit record as a BI reader following it does, as exactly the previous
 //! version (A) or exactly the new one (B): never a mix, never missing, every listed file there
 //! with the rows the record gives. On local folders nothing may lie beside the live files even
@@ -18,6 +19,8 @@
 //! how a commit record can reach the server while the run never hears back.
 
 mod common;
+#[path = "common/delta.rs"]
+mod delta;
 #[path = "common/s3.rs"]
 mod s3;
 
@@ -148,6 +151,8 @@ struct Warehouse {
     prefix: Path,
     /// The folder, for a local warehouse.
     dir: Option<PathBuf>,
+    /// Its tables are Delta tables: read through their Delta log, which is their only record.
+    delta: bool,
 }
 
 impl Warehouse {
@@ -160,6 +165,7 @@ impl Warehouse {
             ),
             prefix: Path::default(),
             dir: Some(dir.to_path_buf()),
+            delta: false,
         }
     }
 
@@ -169,7 +175,25 @@ impl Warehouse {
             store: moto.store(bucket),
             prefix: Path::from(prefix),
             dir: None,
+            delta: false,
         }
+    }
+
+    /// An S3 warehouse of Delta tables.
+    fn s3_delta(moto: &s3::Moto, bucket: &str, prefix: &str) -> Warehouse {
+        Warehouse {
+            delta: true,
+            ..Warehouse::s3(moto, bucket, prefix)
+        }
+    }
+
+    fn delta_table(&self, table: &str) -> delta::Table {
+        delta::Table::in_bucket(
+            self.store.clone(),
+            &format!("s3://{BUCKET}/"),
+            self.prefix.as_ref(),
+            table,
+        )
     }
 
     fn path(&self, rel: &str) -> Path {
@@ -214,18 +238,56 @@ impl Warehouse {
         }
     }
 
-    /// Reads a table as a BI reader following the commit record does: exactly the files it
-    /// lists, each of which must exist and hold the rows the record says. `Err` says what is
-    /// wrong with the published table.
-    async fn read(&self, table: &str) -> Result<Rows, String> {
+    /// The live files of a table as (path in the table folder, partition folder, rows), and
+    /// the table's rows: what its commit record lists, or its Delta snapshot (delta-rs's log
+    /// replay, each file's partition value from the log).
+    async fn live_files(&self, table: &str) -> Result<(Vec<(String, String, u64)>, u64), String> {
+        if self.delta {
+            let snap = self.delta_table(table).snapshot(None).await?;
+            let col = snap.partition_columns.first().cloned();
+            let files: Vec<(String, String, u64)> = snap
+                .files
+                .iter()
+                .map(|f| {
+                    let partition = match (&col, &f.partition) {
+                        (Some(c), Some(v)) => format!("{c}={v}"),
+                        _ => String::new(),
+                    };
+                    (f.path.clone(), partition, f.rows.unwrap_or(0) as u64)
+                })
+                .collect();
+            let total = files.iter().map(|f| f.2).sum();
+            return Ok((files, total));
+        }
         let record = self
             .commit_record(table)
             .await
             .ok_or_else(|| format!("{table}: no commit record"))?;
+        let files = record["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| {
+                let rel = f["path"].as_str().expect("path").to_string();
+                let partition = rel
+                    .rsplit_once('/')
+                    .map(|(d, _)| d)
+                    .unwrap_or("")
+                    .to_string();
+                (rel, partition, f["rows"].as_u64().unwrap_or(u64::MAX))
+            })
+            .collect();
+        Ok((files, record["rows"].as_u64().unwrap_or(u64::MAX)))
+    }
+
+    /// Reads a table as a BI reader following the commit record (or the Delta log) does:
+    /// exactly the files it lists, each of which must exist and hold the rows the record
+    /// says. `Err` says what is wrong with the published table.
+    async fn read(&self, table: &str) -> Result<Rows, String> {
+        let (files, expected) = self.live_files(table).await?;
         let mut rows = Vec::new();
         let mut total = 0;
-        for f in record["files"].as_array().expect("files") {
-            let rel = f["path"].as_str().expect("path");
+        for (rel, partition, listed_rows) in &files {
             let bytes = self
                 .store
                 .get(&self.path(&format!("{table}/{rel}")))
@@ -234,7 +296,6 @@ impl Warehouse {
                 .bytes()
                 .await
                 .map_err(|e| format!("{table}/{rel}: {e}"))?;
-            let partition = rel.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("");
             let reader =
                 parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
                     .and_then(|b| b.build())
@@ -245,38 +306,40 @@ impl Warehouse {
                 file_rows += batch.num_rows() as u64;
                 rows.extend(render(&batch, partition));
             }
-            if Some(file_rows) != f["rows"].as_u64() {
+            if file_rows != *listed_rows {
                 return Err(format!(
-                    "{table}/{rel} holds {file_rows} rows, its commit record says {}",
-                    f["rows"]
+                    "{table}/{rel} holds {file_rows} rows, its commit record says {listed_rows}"
                 ));
             }
             total += file_rows;
         }
-        if Some(total) != record["rows"].as_u64() {
+        if total != expected {
             return Err(format!(
-                "{table}: {total} rows in its files, {} in its record",
-                record["rows"]
+                "{table}: {total} rows in its files, {expected} in its record"
             ));
         }
         rows.sort();
         Ok(rows)
     }
 
-    /// Objects in the table folder that its commit record does not list (a crashed run's
-    /// copies, or the files of the version it replaced).
+    /// What a table folder holds that is not data: the commit record, or the Delta log.
+    fn is_record(&self, rel: &str) -> bool {
+        if self.delta {
+            rel.starts_with("_delta_log/")
+        } else {
+            rel == COMMIT
+        }
+    }
+
+    /// Objects in the table folder that its commit record (or Delta snapshot) does not list
+    /// (a crashed run's copies, or the files of the version it replaced).
     async fn orphans(&self, table: &str) -> Vec<String> {
-        let record = self.commit_record(table).await.expect("commit record");
-        let listed: Vec<&str> = record["files"]
-            .as_array()
-            .expect("files")
-            .iter()
-            .map(|f| f["path"].as_str().expect("path"))
-            .collect();
+        let (files, _) = self.live_files(table).await.expect("live files");
+        let listed: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
         self.list(table)
             .await
             .into_iter()
-            .filter(|f| f != COMMIT && !listed.contains(&f.as_str()))
+            .filter(|f| !self.is_record(f) && !listed.contains(&f.as_str()))
             .collect()
     }
 
@@ -339,6 +402,19 @@ fn render(batch: &RecordBatch, partition: &str) -> Vec<String> {
             line
         })
         .collect()
+}
+
+/// The crash fixture with every table in Delta format, replaced files vacuumed at once so
+/// that the next run must leave nothing but the logs and the live files.
+fn delta_fixture() -> TestProject {
+    let p = common::fixture("crash");
+    let config = p.read_file("pipelines.yaml").replace(
+        "  defaults:\n    materialization: table\n",
+        "  defaults:\n    materialization: table\n    format: delta\n    vacuum_retention: 0s\n",
+    );
+    assert!(config.contains("format: delta"));
+    p.write_file("pipelines.yaml", &config);
+    p
 }
 
 /// A copy of the fixture project that runs read the raw data of `raw` from.
@@ -844,6 +920,66 @@ const S3_POINTS: &[KillPoint] = &[
     at("committed:agg_daily"),
 ];
 
+/// Delta tables on S3: staged files are uploaded and copied under their new names, then ONE
+/// object, the table's next Delta log entry, is created with a conditional put, and files
+/// older versions no longer list are vacuumed (at once: the fixture's vacuum_retention is 0s).
+/// The log entry's PUT decides the version: begun but not sent, A; sent but never
+/// acknowledged, B.
+const DELTA_S3_POINTS: &[KillPoint] = &[
+    at("run_start"),
+    request(
+        "PUT /{wh}/_parcours/staging/",
+        "/dim_customer/",
+        Sent::Headers,
+        None,
+    ),
+    at("staged:dim_customer"),
+    at("copied:dim_customer"),
+    at("committed:dim_customer"),
+    after("model_start:event_log", 100),
+    request(
+        "PUT /{wh}/_parcours/staging/",
+        "/event_log/",
+        Sent::Body(1 << 20),
+        None,
+    ),
+    request(
+        "PUT /{wh}/event_log/part-",
+        "",
+        Sent::All,
+        Some(("event_log", A)),
+    ),
+    request(
+        "PUT /{wh}/event_log/_delta_log/00000000000000000001.json",
+        "",
+        Sent::Headers,
+        Some(("event_log", A)),
+    ),
+    request(
+        "PUT /{wh}/event_log/_delta_log/00000000000000000001.json",
+        "",
+        Sent::All,
+        Some(("event_log", B)),
+    ),
+    // Version A's file vacuumed once B is committed.
+    request(
+        "POST /{bucket}?delete",
+        "<Key>{key}/event_log/part-",
+        Sent::All,
+        Some(("event_log", B)),
+    ),
+    at("staged:fct_events"),
+    request(
+        "PUT /{wh}/fct_events/_delta_log/",
+        "",
+        Sent::Headers,
+        Some(("fct_events", A)),
+    ),
+    at("committed:fct_events"),
+    at("copied:agg_daily"),
+    at("committed:agg_daily"),
+];
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Version {
     A,
@@ -954,16 +1090,25 @@ fn kill_at_every_point(
         // orphans of the killed run, no version the records no longer name.
         let mut wanted = Vec::new();
         for t in TABLES {
-            let record = rt.block_on(wh.commit_record(t)).expect("record");
-            wanted.push(format!("{t}/{COMMIT}"));
-            for file in record["files"].as_array().expect("files") {
-                wanted.push(format!("{t}/{}", file["path"].as_str().expect("path")));
+            if !wh.delta {
+                wanted.push(format!("{t}/{COMMIT}"));
+            }
+            let (files, _) = rt.block_on(wh.live_files(t)).expect("live files");
+            for (rel, _, _) in files {
+                wanted.push(format!("{t}/{rel}"));
             }
         }
         wanted.sort();
         let mut left = rt.block_on(wh.list(""));
-        // The warehouse lease (src/run/lease.rs) stays, released, between runs.
-        left.retain(|rel| !rel.starts_with("_parcours/lease."));
+        // The warehouse lease (src/run/lease.rs) stays, released, between runs, and so does
+        // each Delta table's log (the fixture's vacuum_retention of 0s vacuums every file the
+        // rerun replaced).
+        left.retain(|rel| {
+            !rel.starts_with("_parcours/lease.")
+                && !rel
+                    .split_once('/')
+                    .is_some_and(|(t, r)| TABLES.contains(&t) && wh.delta && wh.is_record(r))
+        });
         assert_eq!(
             left, wanted,
             "{at}: the next run left objects that no commit record lists"
@@ -1003,6 +1148,13 @@ fn killed_runs_leave_every_table_whole() {
         raw: raw.clone(),
         env: moto.env(),
     };
+    // And the Delta runs theirs, with every table in Delta format, vacuumed at once.
+    let f_delta = Fixture {
+        project: delta_fixture(),
+        raw: raw.clone(),
+        env: moto.env(),
+    };
+    let relay_delta = Relay::start(moto.port);
     let f = Fixture {
         project,
         raw,
@@ -1035,9 +1187,17 @@ fn killed_runs_leave_every_table_whole() {
     let seed_s3 = Warehouse::s3(&moto, BUCKET, "version-a");
     f.run("raw_a", DATE_A, &seed_s3);
     assert!(read(&seed_s3) == expected.a, "version A differs on S3");
+    // As Delta tables too, read through their logs: the same rows in either format.
+    let seed_delta = Warehouse::s3_delta(&moto, BUCKET, "delta-version-a");
+    f_delta.run("raw_a", DATE_A, &seed_delta);
+    assert!(read(&seed_delta) == expected.a, "Delta version A differs");
+    let delta_b = Warehouse::s3_delta(&moto, BUCKET, "delta-version-b");
+    rt.block_on(delta_b.copy_from(&seed_delta));
+    f_delta.run("raw_b", DATE_B, &delta_b);
+    assert!(read(&delta_b) == expected.b, "Delta version B differs");
 
-    // The two back-ends in parallel: each kill point is independent of the others.
-    let (local, remote) = std::thread::scope(|s| {
+    // The back-ends in parallel: each kill point is independent of the others.
+    let (local, remote, delta) = std::thread::scope(|s| {
         let local = s.spawn(|| {
             kill_at_every_point(
                 &f,
@@ -1060,9 +1220,21 @@ fn killed_runs_leave_every_table_whole() {
                 &expected,
             )
         });
+        let delta = s.spawn(|| {
+            kill_at_every_point(
+                &f_delta,
+                "delta",
+                DELTA_S3_POINTS,
+                &seed_delta,
+                |i| Warehouse::s3_delta(&moto, BUCKET, &format!("delta-kill-{i}")),
+                Some(&relay_delta),
+                &expected,
+            )
+        });
         (
             local.join().expect("local kills"),
             remote.join().expect("s3 kills"),
+            delta.join().expect("delta kills"),
         )
     });
 
@@ -1071,7 +1243,7 @@ fn killed_runs_leave_every_table_whole() {
         "{:<6} {:<50} {:<26} {:<8} orphans staging",
         "store", "kill point", "last event logged", "versions"
     );
-    for (backend, outcomes) in [("local", &local), ("s3", &remote)] {
+    for (backend, outcomes) in [("local", &local), ("s3", &remote), ("delta", &delta)] {
         for o in outcomes.iter() {
             let versions: String = o.versions.iter().map(|v| format!("{v:?}")).collect();
             let last = if o.killed {
@@ -1111,8 +1283,17 @@ fn killed_runs_leave_every_table_whole() {
         remote.iter().any(|o| o.killed && o.orphans > 0),
         "s3: no kill landed between the copies and the deletion of obsolete files"
     );
-    let kills = local.iter().chain(&remote).filter(|o| o.killed).count();
-    assert!(kills >= 20, "only {kills} runs were killed");
+    assert!(
+        delta.iter().any(|o| o.killed && o.orphans > 0),
+        "delta: no kill left files that no version lists"
+    );
+    let kills = local
+        .iter()
+        .chain(&remote)
+        .chain(&delta)
+        .filter(|o| o.killed)
+        .count();
+    assert!(kills >= 30, "only {kills} runs were killed");
     println!(
         "versions: {TABLES:?}; {kills} kills in {:?}",
         started.elapsed()

@@ -17,7 +17,7 @@ use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 
 use crate::error::{Error, Result};
-pub use raw::{Joins, Materialization};
+pub use raw::{Joins, Materialization, TableFormat};
 pub use tests::{Severity, TestKind, TestSpec};
 
 /// The file name looked up in the project directory.
@@ -98,6 +98,23 @@ pub struct ModelSettings {
     /// it would inherit, `None` inherits from the models it reads (see [`crate::graph`]).
     pub full_history: Option<bool>,
     pub joins: Joins,
+    /// How a published model's versions are recorded: plain Parquet or a Delta Lake table.
+    pub format: TableFormat,
+    /// A Delta table keeps the files a newer version replaced for this long (vacuum).
+    pub vacuum_retention: Duration,
+}
+
+/// Delta Lake's own default for `delta.deletedFileRetentionDuration`: one week.
+pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl ModelSettings {
+    /// Whether the model is written to the warehouse as a table (not a view or ephemeral).
+    pub fn is_published(&self) -> bool {
+        matches!(
+            self.materialization,
+            Materialization::Table | Materialization::Partitioned
+        )
+    }
 }
 
 impl Default for ModelSettings {
@@ -112,6 +129,8 @@ impl Default for ModelSettings {
             tests: Vec::new(),
             full_history: None,
             joins: Joins::Hash,
+            format: TableFormat::Parquet,
+            vacuum_retention: DEFAULT_VACUUM_RETENTION,
         }
     }
 }
@@ -726,6 +745,38 @@ impl Validator<'_> {
                 "model `{name}` sets `partition_by` but its materialization is not `partitioned`"
             )));
         }
+        let format = m.format.unwrap_or(defaults.format);
+        if m.format.is_some()
+            && !matches!(
+                materialization,
+                Materialization::Table | Materialization::Partitioned
+            )
+            && name != "defaults"
+        {
+            let p = path(&["format"]);
+            let p: Vec<&str> = p.iter().map(String::as_str).collect();
+            return Err(self.err(&p, format!(
+                "model `{name}` is a `{}`, which is never published, so `format` does not apply (it is for `table` and `partitioned` models)",
+                materialization.as_str()
+            )));
+        }
+        let vacuum_retention = match &m.vacuum_retention {
+            None => defaults.vacuum_retention,
+            Some(text) => {
+                let p = path(&["vacuum_retention"]);
+                let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                if format != TableFormat::Delta && name != "defaults" {
+                    return Err(self.err(&p, format!(
+                        "model `{name}` sets `vacuum_retention` but is not `format: delta`; Parquet tables delete what a new version replaced as soon as it is published"
+                    )));
+                }
+                parse_duration(text).ok_or_else(|| {
+                    self.err(&p, format!(
+                        "model `{name}`: vacuum_retention `{text}` is not a duration such as `168h`, `30m` or `0s`"
+                    ))
+                })?
+            }
+        };
         let mut tests_out = defaults.tests.clone();
         for (i, t) in m.tests.into_iter().enumerate() {
             let spec = tests::parse_test(t, None).map_err(|msg| {
@@ -764,6 +815,8 @@ impl Validator<'_> {
             tests: tests_out,
             full_history: m.full_history.or(defaults.full_history),
             joins: m.joins.unwrap_or(defaults.joins),
+            format,
+            vacuum_retention,
         })
     }
 }
@@ -873,6 +926,46 @@ mod unit {
         assert_eq!(locate(text, &["models", "b", "tests"]), Some(8));
         assert_eq!(locate(text, &["models", "a"]), Some(4));
         assert_eq!(locate(text, &["models", "zzz"]), Some(3));
+    }
+
+    #[test]
+    fn format_and_vacuum_retention() {
+        let parse =
+            |yaml: &str| Config::parse(Path::new("."), "pipelines.yaml".into(), yaml.to_string());
+        let ok = parse("models:\n  defaults:\n    format: delta\n    vacuum_retention: 36h\n  a:\n    materialization: partitioned\n    partition_by: d\n  b:\n    format: parquet\n  v:\n    materialization: view\n").unwrap();
+        let a = ok.model_settings("a");
+        assert_eq!(a.format, TableFormat::Delta);
+        assert_eq!(a.vacuum_retention, Duration::from_secs(36 * 3600));
+        assert!(a.is_published());
+        assert_eq!(ok.model_settings("b").format, TableFormat::Parquet);
+        assert!(!ok.model_settings("v").is_published());
+        assert_eq!(ok.model_settings("unlisted").format, TableFormat::Delta);
+        let plain = parse("models:\n  a: {}\n").unwrap().model_settings("a");
+        assert_eq!(plain.format, TableFormat::Parquet);
+        assert_eq!(plain.vacuum_retention, DEFAULT_VACUUM_RETENTION);
+
+        let err = parse("models:\n  v:\n    materialization: view\n    format: delta\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipelines.yaml:4") && err.contains("`format` does not apply"),
+            "{err}"
+        );
+        let err = parse("models:\n  a:\n    vacuum_retention: 1h\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not `format: delta`"), "{err}");
+        let err = parse("models:\n  a:\n    format: delta\n    vacuum_retention: soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipelines.yaml:4") && err.contains("`soon`"),
+            "{err}"
+        );
+        let err = parse("models:\n  a:\n    format: iceberg\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("iceberg") && err.contains("delta"), "{err}");
     }
 
     #[test]

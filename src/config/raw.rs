@@ -183,6 +183,26 @@ pub enum Joins {
     SortMerge,
 }
 
+/// How a `table` or `partitioned` model's published versions are recorded. `parquet` (the
+/// default): plain Parquet files and parcours's commit record. `delta`: a Delta Lake table,
+/// whose transaction log every Delta reader follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableFormat {
+    #[default]
+    Parquet,
+    Delta,
+}
+
+impl TableFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableFormat::Parquet => "parquet",
+            TableFormat::Delta => "delta",
+        }
+    }
+}
+
 impl Materialization {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -213,6 +233,11 @@ pub struct RawModel {
     pub full_history: Option<bool>,
     /// `hash` or `sort_merge`; see [`Joins`].
     pub joins: Option<Joins>,
+    /// `parquet` or `delta`; see [`TableFormat`].
+    pub format: Option<TableFormat>,
+    /// How long a Delta table keeps the files its newer versions replaced (`168h`), so that a
+    /// reader still reading the previous version is not broken mid-query.
+    pub vacuum_retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

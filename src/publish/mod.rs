@@ -15,7 +15,12 @@
 //! never a mix. Object stores have no such operation: there the commit record is the atomic
 //! switch, and a reader that globs the folder may see both versions for the moment between the
 //! moves and the deletions (see README, "Atomic publishing").
+//!
+//! A `format: delta` model is staged and tested the same way and then published as one Delta
+//! Lake commit ([`delta`]): there the Delta log is the table's only record, and
+//! [`read_published`] reads either kind of table as the same [`CommitRecord`] view.
 
+pub mod delta;
 pub mod local;
 
 use std::collections::BTreeSet;
@@ -32,13 +37,15 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{list_parquet, read_footer};
-use crate::config::Materialization;
 use crate::config::datatype::display;
+use crate::config::{Materialization, ModelSettings, TableFormat};
 use crate::error::{Error, Result};
 use crate::storage::StorageRoot;
 
 pub const COMMIT_FILE: &str = "_parcours_commit.json";
 pub const STAGING: &str = "_parcours/staging";
+/// The folder value Hive-style writers (DataFusion, Spark) give a null partition value.
+pub const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ColumnInfo {
@@ -66,9 +73,14 @@ pub struct FileEntry {
     pub path: String,
     pub rows: u64,
     pub bytes: u64,
+    /// The partition value a Delta log gives the file (`Some(None)`: null). Parquet tables keep
+    /// it in the folder name only, so it is `None` for them and never written.
+    #[serde(default, skip_serializing)]
+    pub partition_value: Option<Option<String>>,
 }
 
-/// The small JSON record published beside each table: what the table is now.
+/// The small JSON record published beside each Parquet table: what the table is now. A Delta
+/// table has no such file; its snapshot is read into this same shape ([`delta::read`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CommitRecord {
     pub format_version: u32,
@@ -86,6 +98,12 @@ pub struct CommitRecord {
     pub files: Vec<FileEntry>,
     /// Partitions this run replaced (partitioned tables only).
     pub replaced_partitions: Vec<String>,
+    /// Where this view of the table was read from: this record, or a Delta log.
+    #[serde(default, skip_serializing)]
+    pub format: TableFormat,
+    /// The Delta version this view describes (Delta tables only).
+    #[serde(default, skip_serializing)]
+    pub delta_version: Option<u64>,
 }
 
 /// A model's result written to staging and checked.
@@ -210,6 +228,7 @@ pub async fn stage(
             path: rel_path.join("/"),
             rows: facts.rows,
             bytes: facts.size,
+            partition_value: None,
         });
     }
     if rows != reported {
@@ -276,17 +295,101 @@ pub async fn read_commit(root: &StorageRoot, table: &str) -> Result<Option<Commi
     }
 }
 
-/// Makes `staged` the current version of its table and returns the new commit record.
+/// What `table` is now, whichever way it is published: a Delta log, when the table folder
+/// has one, wins over a commit record (a conversion to Delta removes the record only after
+/// its first commit), else the commit record, else `None` (never published).
+pub async fn read_published(root: &StorageRoot, table: &str) -> Result<Option<CommitRecord>> {
+    if let Some(record) = delta::read(root, table).await? {
+        return Ok(Some(record));
+    }
+    read_commit(root, table).await
+}
+
+/// The first of `models` whose settings say `format: parquet` but whose published table is a
+/// Delta table (one listing request per model, all at once).
+pub async fn delta_now_parquet<'a>(
+    root: &StorageRoot,
+    models: impl Iterator<Item = (&'a str, &'a ModelSettings)>,
+) -> Result<Option<String>> {
+    let parquet: Vec<&str> = models
+        .filter(|(_, s)| s.is_published() && s.format == TableFormat::Parquet)
+        .map(|(n, _)| n)
+        .collect();
+    let found =
+        futures::future::try_join_all(parquet.iter().map(|n| delta::exists(root, n))).await?;
+    Ok(parquet
+        .into_iter()
+        .zip(found)
+        .find(|(_, d)| *d)
+        .map(|(n, _)| n.to_string()))
+}
+
+/// The error for a table published as Delta whose model now says `format: parquet`.
+pub fn format_switch_error(root: &StorageRoot, table: &str) -> String {
+    format!(
+        "model `{table}` is `format: parquet`, but the table published at {} is a Delta table; parcours does not turn a Delta table back into plain Parquet, because its history and every reader that follows its log would be lost. Set `format: delta` on the model again, or move the table folder away and run again to publish plain Parquet",
+        root.url
+            .join(&format!("{table}/"))
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    )
+}
+
+/// Makes `staged` the current version of its table and returns the new commit record (for a
+/// Delta table, the view of the new snapshot).
 pub async fn publish(
     root: &StorageRoot,
     staged: Staged,
-    materialization: Materialization,
+    settings: &ModelSettings,
 ) -> Result<CommitRecord> {
     let table = staged.table.clone();
-    let previous = read_commit(root, &table).await?;
+    let previous = read_published(root, &table).await?;
+    if settings.format == TableFormat::Parquet
+        && previous
+            .as_ref()
+            .is_some_and(|p| p.format == TableFormat::Delta)
+    {
+        return Err(Error::Usage(format_switch_error(root, &table)));
+    }
+    let (record, moves) = next_version(root, &staged, previous.as_ref(), settings.materialization);
+    tracing::debug!(event = "publishing", model = %table, files = record.files.len(), format = settings.format.as_str(), "swapping in the new version");
+    match settings.format {
+        TableFormat::Delta => {
+            delta::publish(
+                root,
+                &staged,
+                record,
+                &moves,
+                previous.as_ref(),
+                settings.vacuum_retention,
+            )
+            .await
+        }
+        TableFormat::Parquet => {
+            if let Some(dir) = root.local_dir() {
+                crate::publish::local::publish(&dir, &staged, &record, &moves_rel(&moves, root))
+                    .await?;
+            } else {
+                publish_object_store(root, &record, &moves).await?;
+            }
+            Ok(record)
+        }
+    }
+}
+
+/// The version `staged` makes of its table, and the (staged object, final object) moves that
+/// put its files in place. New files get names carrying the run id, so they never collide with
+/// files readers may be reading. A partitioned table keeps the published partitions the run
+/// does not replace ([`Replace`]).
+fn next_version(
+    root: &StorageRoot,
+    staged: &Staged,
+    previous: Option<&CommitRecord>,
+    materialization: Materialization,
+) -> (CommitRecord, Vec<(Path, Path)>) {
+    let table = staged.table.clone();
     let part_col = staged.partition.as_ref().map(|(c, _)| c.clone());
 
-    // New names carry the run id: they never collide with the files readers may be reading.
     let mut new_files = Vec::new();
     let mut moves = Vec::new();
     let mut replaced: BTreeSet<String> = BTreeSet::new();
@@ -308,13 +411,14 @@ pub async fn publish(
             path: rel,
             rows: f.rows,
             bytes: f.bytes,
+            partition_value: None,
         });
     }
 
     // Partitions not recomputed by this run are kept as they are.
     let mut kept = Vec::new();
     if materialization == Materialization::Partitioned
-        && let Some(prev) = &previous
+        && let Some(prev) = previous
         && prev.partition_by == part_col
     {
         for f in &prev.files {
@@ -357,15 +461,10 @@ pub async fn publish(
         schema: columns_of(&staged.schema),
         files,
         replaced_partitions: replaced.into_iter().collect(),
+        format: TableFormat::Parquet,
+        delta_version: None,
     };
-
-    tracing::debug!(event = "publishing", model = %table, files = record.files.len(), "swapping in the new version");
-    if let Some(dir) = root.local_dir() {
-        crate::publish::local::publish(&dir, &staged, &record, &moves_rel(&moves, root)).await?;
-    } else {
-        publish_object_store(root, &record, &moves).await?;
-    }
-    Ok(record)
+    (record, moves)
 }
 
 fn moves_rel(moves: &[(Path, Path)], root: &StorageRoot) -> Vec<(String, String)> {

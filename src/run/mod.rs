@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::catalog::{self, SourceInfo};
-use crate::config::{Joins, Materialization, TestKind};
+use crate::config::{Joins, Materialization, TableFormat, TestKind};
 use crate::error::{Error, Result};
 use crate::graph::Model;
 use crate::progress::Progress;
@@ -226,7 +226,7 @@ pub async fn prepare(
         let model = &g.models[name];
         if published.contains(name) {
             let wh = storage.warehouse()?;
-            let record = publish::read_commit(wh, name).await?;
+            let record = publish::read_published(wh, name).await?;
             if record.is_none() && optional.contains(name) {
                 tracing::warn!(model = %name, "not published yet: tests that look rows up in it will report it missing");
                 continue;
@@ -256,6 +256,16 @@ pub async fn prepare(
                 ));
             }
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            if model.settings.format == TableFormat::Delta && model.settings.is_published() {
+                publish::delta::check_schema(&schema, model.settings.partition_by.as_deref())
+                    .map_err(|m| {
+                        Error::config(
+                            &model.path,
+                            None,
+                            format!("model `{name}` (format: delta): {m}"),
+                        )
+                    })?;
+            }
             // Downstream models are checked against an empty table of this schema, not the
             // view itself: inlining every upstream plan into every downstream one makes
             // planning a deep graph quadratic.
@@ -452,6 +462,14 @@ async fn run_leased(
         })
         .collect();
 
+    // A published Delta table is never turned back into plain Parquet: nothing runs.
+    let selected_settings = order.iter().map(|n| (n.as_str(), &g.models[n].settings));
+    if let Some(name) = publish::delta_now_parquet(&wh, selected_settings).await? {
+        return Err(project
+            .config
+            .error(&["models", &name], publish::format_switch_error(&wh, &name)));
+    }
+
     let mut rebuilds = BTreeMap::new();
     for name in &order {
         let m = &g.models[name];
@@ -603,7 +621,7 @@ async fn rebuild(
         return Ok(Replace::Returned);
     }
     let full = project.full_refresh
-        || publish::read_commit(wh, &model.name)
+        || publish::read_published(wh, &model.name)
             .await?
             .is_none_or(|c| c.partition_by != model.settings.partition_by);
     Ok(if full {
@@ -789,7 +807,7 @@ async fn materialize(
     // Not atomic with the publish itself: a publish that starts just before the lease runs out
     // still completes (see `lease`, which renews well before that).
     lease.ensure_held()?;
-    let record = publish::publish(wh, staged, settings.materialization).await?;
+    let record = publish::publish(wh, staged, settings).await?;
     catalog::register_published(ctx, name, &wh.folder_url(name)?, &record).await?;
     Ok(())
 }

@@ -17,6 +17,14 @@ most BI set-ups sit on (pandas and notebooks on pyarrow, dashboards on DuckDB). 
   which is what lets DuckDB, Spark and Trino skip row groups;
 * file sizes: no empty files, no swarms of small files (thresholds below).
 
+A Delta Lake table (a folder with `_delta_log/`, from `format: delta`) has no commit record:
+its log says which files are live, and the folder also holds the files of earlier versions
+kept for their readers. It is read with the `deltalake` package (delta-rs), whose snapshot
+gives the live files, their row counts and the table's schema; pyarrow reads the package's
+dataset and DuckDB reads exactly the files the snapshot lists. The same type, statistics and
+file-size rules apply to those files, and the rows of the log, the footers, deltalake and
+DuckDB must agree.
+
 Usage: check_readers.py WAREHOUSE [--allow RULE:TABLE.COLUMN ...]. Exits 0 when every table
 passes, 1 with the list of violations, 2 when the warehouse holds no published table. An
 `--allow` entry turns a matching violation into a reported, known exception.
@@ -34,6 +42,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 COMMIT = "_parcours_commit.json"
+DELTA_LOG = "_delta_log"
 
 # Money is summed by every dashboard: binary floats drift (0.1 + 0.2) and BI tools then show
 # totals that differ from the source by a cent. Ratios are not summed, so they may stay floats:
@@ -105,6 +114,8 @@ def parquet_files_in(folder):
 
 
 def check_table(name, folder, report):
+    if os.path.isdir(os.path.join(folder, DELTA_LOG)):
+        return check_delta_table(name, folder, report)
     with open(os.path.join(folder, COMMIT)) as f:
         record = json.load(f)
     files = record["files"]
@@ -118,6 +129,12 @@ def check_table(name, folder, report):
         report.add("commit", name, None,
                    f"{stray} is in the folder but not in the commit record: a globbing reader "
                    f"reads it")
+    return check_files(name, folder, record, files, paths, part_col, part_type, report)
+
+
+def check_files(name, folder, record, files, paths, part_col, part_type, report):
+    """The rules every published table's live files answer to, whoever listed them."""
+    said_by = record.get("listed_by", "the commit record")
     for f, path in zip(files, paths):
         if not os.path.exists(path):
             report.add("commit", name, None, f"{f['path']} is listed but missing")
@@ -125,7 +142,7 @@ def check_table(name, folder, report):
         size = os.path.getsize(path)
         if size != f["bytes"]:
             report.add("commit", name, None,
-                       f"{f['path']} has {size} bytes, the commit record says {f['bytes']}")
+                       f"{f['path']} has {size} bytes, {said_by} says {f['bytes']}")
     paths = [p for p in paths if os.path.exists(p)]
     if not paths:
         report.add("file_size", name, None,
@@ -148,8 +165,7 @@ def check_table(name, folder, report):
         footer_rows += meta.num_rows
         if meta.num_rows != f["rows"]:
             report.add("commit", name, None,
-                       f"{f['path']} holds {meta.num_rows} rows, the commit record says "
-                       f"{f['rows']}")
+                       f"{f['path']} holds {meta.num_rows} rows, {said_by} says {f['rows']}")
         check_statistics(name, f["path"], meta, report)
         check_file_size(name, f["path"], os.path.getsize(path), meta.num_rows,
                         record["rows"], report)
@@ -193,13 +209,67 @@ def check_table(name, folder, report):
     except Exception as e:  # noqa: BLE001 - any failure to read is the finding
         report.add("reader_error", name, None, f"DuckDB cannot read the table: {e}")
 
-    counts = {"commit record": record["rows"], "footers": footer_rows, "pyarrow": arrow_rows,
-              "duckdb": duck_rows}
+    counts = {said_by.removeprefix("the "): record["rows"], "footers": footer_rows,
+              "pyarrow": arrow_rows, "duckdb": duck_rows}
     if len({v for v in counts.values() if v is not None}) > 1:
         report.add("rows", name, None,
                    "row counts disagree: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return {"rows": record["rows"], "files": len(paths), "pyarrow": arrow_rows,
             "duckdb": duck_rows}
+
+
+def check_delta_table(name, folder, report):
+    """A Delta table as Delta readers see it: the files of its current snapshot."""
+    from deltalake import DeltaTable
+
+    try:
+        dt = DeltaTable(folder)
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        arrow = dt.to_pyarrow_dataset().to_table()
+    except Exception as e:  # noqa: BLE001 - any failure to read is the finding
+        report.add("reader_error", name, None, f"deltalake cannot read the table: {e}")
+        return {"rows": None, "files": 0, "format": "delta"}
+    part_cols = dt.metadata().partition_columns
+    if len(part_cols) > 1:
+        report.add("schema_consistency", name, None,
+                   f"partitioned by {part_cols}: parcours writes one partition column")
+    part_col = part_cols[0] if part_cols else None
+    part_type = None
+    if part_col:
+        t = arrow.schema.field(part_col).type
+        part_type = "date" if pa.types.is_date32(t) else str(t)
+    rels = actions.column("path").to_pylist()
+    counts = actions.column("num_records").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    if any(c is None for c in counts):
+        report.add("commit", name, None, "an add action has no numRecords statistic")
+    files = [{"path": p, "rows": c or 0, "bytes": s} for p, c, s in zip(rels, counts, sizes)]
+    record = {"rows": sum(f["rows"] for f in files), "listed_by": "the Delta log"}
+    paths = [os.path.join(folder, p) for p in rels]
+    facts = check_files(name, folder, record, files, paths, part_col, part_type, report)
+    facts["format"] = f"delta v{dt.version()}"
+
+    # What deltalake itself reads, typed from the Delta schema (the partition column too).
+    for field in arrow.schema:
+        if field.name != part_col:
+            check_type(name, field.name, logical(field.type), report)
+        elif DATE.search(part_col) and not pa.types.is_date32(field.type):
+            report.add("date", name, part_col, f"{field.type}: the partition column is not a date")
+    if arrow.num_rows != record["rows"]:
+        report.add("rows", name, None,
+                   f"deltalake reads {arrow.num_rows} rows, the log's add actions say "
+                   f"{record['rows']}")
+    facts["deltalake"] = arrow.num_rows
+    return facts
+
+
+def logical(t):
+    """The type a reader means by `t`, whatever string encoding the reader chose."""
+    if pa.types.is_string_view(t) or pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_binary_view(t) or pa.types.is_large_binary(t):
+        return pa.binary()
+    return t
 
 
 def check_type(table, column, t, report):
@@ -281,17 +351,25 @@ def main():
     tables = sorted(
         e.name for e in os.scandir(args.warehouse)
         if e.is_dir() and not e.name.startswith(("_", "."))
-        and os.path.exists(os.path.join(e.path, COMMIT)))
+        and (os.path.exists(os.path.join(e.path, COMMIT))
+             or os.path.isdir(os.path.join(e.path, DELTA_LOG))))
     if not tables:
-        print(f"no published table (no */{COMMIT}) under {args.warehouse}", file=sys.stderr)
+        print(f"no published table (no */{COMMIT} nor */{DELTA_LOG}) under {args.warehouse}",
+              file=sys.stderr)
         return 2
+    if any(os.path.isdir(os.path.join(args.warehouse, t, DELTA_LOG)) for t in tables):
+        import deltalake
+        print(f"deltalake {deltalake.__version__}")
     print(f"pyarrow {pa.__version__}, duckdb {duckdb.__version__}: {len(tables)} tables")
     for name in tables:
         before = len(report.violations)
         facts = check_table(name, os.path.join(args.warehouse, name), report)
         status = "ok" if len(report.violations) == before else "FAIL"
-        print(f"{status:4}  {name:32} rows {facts['rows']:>9}  files {facts['files']:>4}  "
-              f"pyarrow {facts.get('pyarrow')}  duckdb {facts.get('duckdb')}")
+        extra = ""
+        if "format" in facts:
+            extra = f"  deltalake {facts.get('deltalake')}  ({facts['format']})"
+        print(f"{status:4}  {name:32} rows {facts['rows']!s:>9}  files {facts['files']:>4}  "
+              f"pyarrow {facts.get('pyarrow')}  duckdb {facts.get('duckdb')}{extra}")
     for line in report.allowed:
         print(f"allowed: {line}")
     if report.violations:
