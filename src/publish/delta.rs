@@ -485,7 +485,7 @@ pub async fn publish(
         Some(state) => {
             let old = state.metadata();
             let same_schema = state.schema().as_ref() == &schema;
-            let same_parts = old.partition_columns() == &partition_cols;
+            let same_parts = old.partition_columns() == partition_cols;
             let same_retention = old.configuration().get(RETENTION_KEY) == Some(&wanted_retention);
             let kept = record
                 .files
