@@ -38,7 +38,11 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
     // Sort-merge joins could spill, but they sort aggregate and window outputs, which arrive
     // as one large batch each that the sorter must reserve whole: under a memory limit they
     // fail where a hash join (whose build side is accounted in the pool) succeeds.
-    let config = config.set_bool("datafusion.optimizer.prefer_hash_join", true);
+    let mut config = config.set_bool("datafusion.optimizer.prefer_hash_join", true);
+    // The project's own DataFusion options come last: they override the defaults above.
+    for (key, value) in &exec.datafusion {
+        config.options_mut().set(key, value)?;
+    }
 
     // A run replaces folders it may have listed earlier (a model reading the previous version
     // of a table it republishes): a cached listing would name files that no longer exist.

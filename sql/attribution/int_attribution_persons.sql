@@ -33,17 +33,14 @@ with records as (
     select 'registration', registration_id, make_array(named_struct('type', 'registration_id', 'value', registration_id, 'priority', 1))
     from stg_purchase_registrations
     where purchase_date >= {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }} + 35)
-),
-matched as (
-    select
-        r.record_type,
-        r.record_id,
-        b.person_id,
-        row_number() over (partition by r.record_type, r.record_id order by r.i['priority']) as pick
-    from (select record_type, record_id, unnest(identifiers) as i from records) r
-    join bridge_identity b
-      on b.identifier_type = r.i['type'] and b.identifier_value = r.i['value']
 )
-select record_type, record_id, person_id
-from matched
-where pick = 1
+-- the most trusted identifier found wins: an aggregate keeps one row per record, where a
+-- ranking window would sort every candidate
+select
+    r.record_type,
+    r.record_id,
+    first_value(b.person_id order by r.i['priority']) as person_id
+from (select record_type, record_id, unnest(identifiers) as i from records) r
+join bridge_identity b
+  on b.identifier_type = r.i['type'] and b.identifier_value = r.i['value']
+group by r.record_type, r.record_id

@@ -12,7 +12,17 @@
 -- The person is the one of the record (of the lead's session) in int_attribution_persons; a
 -- record without one (an erased person) is left out. fct_conversion publishes the reporting
 -- window; the journeys that did not convert are checked against all of these.
-with records as (
+-- Lead events are picked before their repeated exports are dropped: de-duplicating every web
+-- event first (stg_web_events) would sort them all for the few that are leads.
+with leads as (
+    select
+        session_id, event_id, event_ts,
+        row_number() over (partition by event_id order by export_date) as copy_rank
+    from stg_web_events_all
+    where event_type in ('signup', 'newsletter_subscribe') and not is_bot
+      and event_ts >= {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }} + 35)
+),
+records as (
     select
         'order' as record_type, order_id as record_id, order_id as conversion_id,
         order_ts as conversion_ts, 'online_order' as conversion_type, amount, currency,
@@ -38,8 +48,8 @@ with records as (
     select
         'session', session_id, event_id, event_ts, 'lead', cast(0 as decimal(12, 2)),
         cast(null as varchar), cast(null as varchar), false
-    from stg_web_events
-    where event_type in ('signup', 'newsletter_subscribe') and not is_bot
+    from leads
+    where copy_rank = 1
 ),
 resolved as (
     select r.*, p.person_id

@@ -155,6 +155,8 @@ pub struct Execution {
     /// Days a row may arrive late: night D rewrites partitions D - late_arrival_days ..= D of
     /// the models that read `{{ window_start }}`.
     pub late_arrival_days: u32,
+    /// DataFusion options (`datafusion.…` = value), checked against DataFusion's own list.
+    pub datafusion: Vec<(String, String)>,
 }
 
 /// A typed variable. In SQL it becomes a literal of its type, never pasted text.
@@ -501,6 +503,30 @@ impl Validator<'_> {
                 "late_arrival_days {late_arrival_days} is more than {MAX_LATE_ARRIVAL_DAYS}; rows that late are history: rebuild it with `parcours run --full-refresh`"
             )));
         }
+        let mut datafusion = Vec::new();
+        for (key, value) in &exec.datafusion {
+            let path = ["execution", "datafusion", key.as_str()];
+            let value = match value {
+                serde_norway::Value::String(s) => s.clone(),
+                serde_norway::Value::Number(n) => n.to_string(),
+                serde_norway::Value::Bool(b) => b.to_string(),
+                _ => {
+                    return Err(self.err(
+                        &path,
+                        format!("execution.datafusion `{key}` must be a string, number or boolean"),
+                    ));
+                }
+            };
+            // Checked here, against a throw-away copy, so a typo fails `validate` with its line
+            // instead of the night's run.
+            let mut options = datafusion::config::ConfigOptions::new();
+            if let Err(e) = options.set(key, &value) {
+                return Err(self.err(&path, format!(
+                    "execution.datafusion `{key}: {value}` is not a DataFusion option DataFusion accepts ({e}); see https://datafusion.apache.org/user-guide/configs.html"
+                )));
+            }
+            datafusion.push((key.clone(), value));
+        }
         if exec.threads == Some(0) || exec.target_partitions == Some(0) {
             return Err(self.err(
                 &["execution"],
@@ -531,6 +557,7 @@ impl Validator<'_> {
                 lease_ttl,
                 wait_for_lease,
                 late_arrival_days,
+                datafusion,
             },
             text: text.to_string(),
         })
@@ -1032,6 +1059,46 @@ mod unit {
             err.contains("pipelines.yaml:2") && err.contains("too short"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn datafusion_options_are_checked_where_they_are_written() {
+        let parse =
+            |yaml: &str| Config::parse(Path::new("."), "pipelines.yaml".into(), yaml.to_string());
+        let ok = parse("execution:\n  datafusion:\n    datafusion.execution.batch_size: 16384\n    datafusion.optimizer.prefer_hash_join: false\n").unwrap();
+        assert_eq!(
+            ok.execution.datafusion,
+            vec![
+                (
+                    "datafusion.execution.batch_size".to_string(),
+                    "16384".to_string()
+                ),
+                (
+                    "datafusion.optimizer.prefer_hash_join".to_string(),
+                    "false".to_string()
+                ),
+            ]
+        );
+        let err = parse(
+            "execution:\n  threads: 2\n  datafusion:\n    datafusion.execution.batch_sise: 10\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("pipelines.yaml:4") && err.contains("batch_sise"),
+            "{err}"
+        );
+        let err = parse("execution:\n  datafusion:\n    datafusion.execution.batch_size: many\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipelines.yaml:3") && err.contains("many"),
+            "{err}"
+        );
+        let err = parse("execution:\n  datafusion:\n    datafusion.execution.batch_size: [1]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("string, number or boolean"), "{err}");
     }
 
     #[test]

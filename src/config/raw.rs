@@ -286,4 +286,8 @@ pub struct RawExecution {
     /// How many days late a row may be exported: night D rewrites the partitions from
     /// D - late_arrival_days to D of every model that reads `{{ window_start }}` (default 0).
     pub late_arrival_days: Option<u32>,
+    /// DataFusion session options by their full name (`datafusion.execution.batch_size: 16384`),
+    /// applied after parcours's own defaults.
+    #[serde(default)]
+    pub datafusion: BTreeMap<String, serde_norway::Value>,
 }
