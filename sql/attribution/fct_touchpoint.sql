@@ -32,33 +32,49 @@ in_range as (
     where c.touch_ts >= {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
       and cast(c.touch_ts as date) <= {{ run_date }}
 ),
+-- Each touch with the one before and after it on the timeline of the same person, channel and
+-- campaign. One window ordered by that key, checked on each neighbour, rather than a window
+-- partitioned by it: DataFusion handles millions of tiny partitions at half the speed.
+keyed as (
+    select *, named_struct(
+        'person_id', person_id, 'channel', channel, 'campaign_id', coalesce(campaign_id, ''),
+        'touch_ts', touch_ts, 'is_view_through', is_view_through
+    ) as touch
+    from in_range
+),
 sequenced as (
     select
         *,
-        lag(touch_ts) over same_touch as previous_ts,
-        lag(is_view_through) over same_touch as previous_is_view,
-        lead(touch_ts) over same_touch as next_ts,
-        lead(is_view_through) over same_touch as next_is_view
-    from in_range
-    window same_touch as (
-        partition by person_id, channel, coalesce(campaign_id, '')
-        order by touch_ts, touchpoint_id
+        lag(touch) over timeline as previous,
+        lead(touch) over timeline as next
+    from keyed
+    window timeline as (
+        order by person_id, channel, coalesce(campaign_id, ''), touch_ts, touchpoint_id
     )
+),
+same_touch as (
+    select
+        *,
+        previous['person_id'] = person_id and (previous['channel'] is not distinct from channel)
+            and previous['campaign_id'] = coalesce(campaign_id, '') as has_previous,
+        next['person_id'] = person_id and (next['channel'] is not distinct from channel)
+            and next['campaign_id'] = coalesce(campaign_id, '') as has_next
+    from sequenced
 )
 select
     touchpoint_id, person_id, touch_ts, cast(touch_ts as date) as touch_date,
     channel, campaign_id, interaction_type, source, is_view_through
-from sequenced
+from same_touch
 where cast(touch_ts as date) > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
   -- Repeats of a touch (same person, channel and campaign) less than
   -- attribution_collapse_minutes apart are one touch: an ad click and the session it opens, an
   -- e-mail open and its click, a double click. The first is kept, except that an engagement
   -- supersedes the impression just before it.
   and not coalesce(
-      previous_ts > touch_ts - cast({{ var("attribution_collapse_minutes") }} || ' minutes' as interval)
-      and not (previous_is_view and not is_view_through),
+      has_previous and previous['touch_ts'] > touch_ts - cast({{ var("attribution_collapse_minutes") }} || ' minutes' as interval)
+      and not (previous['is_view_through'] and not is_view_through),
       false)
   and not coalesce(
-      is_view_through and not next_is_view
-      and next_ts < touch_ts + cast({{ var("attribution_collapse_minutes") }} || ' minutes' as interval),
+      has_next and is_view_through and not next['is_view_through']
+      and next['touch_ts'] < touch_ts + cast({{ var("attribution_collapse_minutes") }} || ' minutes' as interval),
       false)
