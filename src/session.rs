@@ -33,7 +33,15 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         )
-        .set_bool("datafusion.execution.keep_partition_by_columns", false);
+        .set_bool("datafusion.execution.keep_partition_by_columns", false)
+        // How every published file is written (publish::writer_options): small, with page
+        // statistics readers prune on, and few large row groups.
+        .set_str("datafusion.execution.parquet.compression", "zstd(3)")
+        .set_str("datafusion.execution.parquet.statistics_enabled", "page")
+        .set_usize(
+            "datafusion.execution.parquet.max_row_group_size",
+            1024 * 1024,
+        );
 
     // Sort-merge joins could spill, but they sort aggregate and window outputs, which arrive
     // as one large batch each that the sorter must reserve whole: under a memory limit they

@@ -137,12 +137,19 @@ pub enum Replace {
     All,
 }
 
-/// Parquet settings for every published file: zstd, page statistics, 1 Mi-row row groups.
-pub fn writer_options(run_id: &str) -> TableParquetOptions {
-    let mut o = TableParquetOptions::default();
-    o.global.compression = Some("zstd(3)".into());
-    o.global.statistics_enabled = Some("page".into());
-    o.global.max_row_group_size = 1024 * 1024;
+/// Parquet settings for a staged file: the session's Parquet options (zstd, page statistics and
+/// 1 Mi-row row groups by default, see [`crate::session`], which `execution.datafusion` may
+/// change), stamped with parcours's name and the run. An ephemeral table lives only until the run
+/// ends, so it is written with lz4, several times faster to write than zstd for a larger file.
+pub fn writer_options(
+    session: &datafusion::prelude::SessionContext,
+    run_id: &str,
+    ephemeral: bool,
+) -> TableParquetOptions {
+    let mut o = session.state().default_table_options().parquet;
+    if ephemeral {
+        o.global.compression = Some("lz4_raw".into());
+    }
     o.global.created_by = format!("parcours {}", env!("CARGO_PKG_VERSION"));
     o.key_value_metadata
         .insert("parcours.run_id".into(), Some(run_id.to_string()));
@@ -156,6 +163,7 @@ pub async fn stage(
     table: &str,
     run_id: &str,
     partition: Option<(String, DataType)>,
+    options: TableParquetOptions,
 ) -> Result<Staged> {
     let rel = format!("{STAGING}/{run_id}/{table}");
     let url = root.folder_url(&rel)?;
@@ -166,7 +174,7 @@ pub async fn stage(
         write_opts = write_opts.with_partition_by(vec![col.clone()]);
     }
     let counts = df
-        .write_parquet(url.as_str(), write_opts, Some(writer_options(run_id)))
+        .write_parquet(url.as_str(), write_opts, Some(options))
         .await
         .map_err(|e| Error::Internal(format!("writing `{table}`: {e}")))?;
     let reported: u64 = counts

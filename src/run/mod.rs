@@ -753,7 +753,12 @@ async fn materialize(
         None => None,
     };
     let empty_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let mut staged = publish::stage(df, wh, name, run_id, partition.clone())
+    let options = publish::writer_options(
+        ctx,
+        run_id,
+        settings.materialization == Materialization::Ephemeral,
+    );
+    let mut staged = publish::stage(df, wh, name, run_id, partition.clone(), options)
         .await
         .map_err(|e| with_model(e, model))?;
     staged.replace = replace;
