@@ -162,7 +162,7 @@ pub(super) async fn lineage(dir: &Path, a: &LineageArgs) -> Result<u8> {
     }
     let text = a.column.as_deref().unwrap_or_default();
     let id = lineage::parse_column(text)?;
-    check_column(&project, &columns, &offline.schemas, &id)?;
+    check_column(&project, &offline.schemas, &id)?;
     match a.format.unwrap_or(LineageFormat::Text) {
         LineageFormat::Text => print!("{}", lineage::render::text(&columns, &id)),
         LineageFormat::Mermaid => print!("{}", lineage::render::mermaid(&columns, &id)),
@@ -174,7 +174,6 @@ pub(super) async fn lineage(dir: &Path, a: &LineageArgs) -> Result<u8> {
 /// `--column` must name a column of a planned model or of a source a model reads.
 fn check_column(
     project: &crate::project::Project,
-    columns: &lineage::Lineage,
     schemas: &std::collections::BTreeMap<String, arrow::datatypes::SchemaRef>,
     id: &lineage::ColumnId,
 ) -> Result<()> {
@@ -202,7 +201,6 @@ fn check_column(
             names.join(", ")
         )));
     }
-    let _ = columns;
     Ok(())
 }
 

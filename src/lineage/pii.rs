@@ -150,7 +150,7 @@ fn check_allowances(project: &Project, lineage: &Lineage) -> Result<()> {
         for col in m.settings.allow_pii.keys() {
             if !cols.iter().any(|c| &c.name == col) {
                 return Err(project.config.error(
-                    &["models", model, "columns", col, "allow_pii"],
+                    &["models", model.as_str(), "columns", col.as_str(), "allow_pii"],
                     format!(
                         "models.{model}.columns.{col}.allow_pii: model `{model}` returns no column `{col}` (it returns {})",
                         cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")

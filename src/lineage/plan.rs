@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow::datatypes::DataType;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, JoinType};
 use datafusion::logical_expr::expr::{
     AggregateFunction, Exists, InSubquery, SetComparison, WindowFunction,
@@ -629,7 +630,7 @@ impl Walker {
                 let p = path.through(How::Transform, &node_name(other));
                 let _ = other.apply_children(|child| {
                     self.expr(child, scope, outer, &p, out);
-                    Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+                    Ok(TreeNodeRecursion::Continue)
                 });
             }
         }
@@ -674,12 +675,17 @@ impl Walker {
 }
 
 fn index_of(schema: &DFSchema, c: &Column) -> Option<usize> {
-    schema.index_of_column(c).ok().or_else(|| {
-        // an unqualified reference to a unique name
-        if c.relation.is_none() {
-            schema.index_of_column_by_name(None, &c.name)
-        } else {
-            None
+    schema.maybe_index_of_column(c).or_else(|| {
+        // a qualifier the node dropped (an aggregate's output): the name, if it is unique
+        let mut hits = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name() == &c.name)
+            .map(|(i, _)| i);
+        match (hits.next(), hits.next()) {
+            (Some(i), None) => Some(i),
+            _ => None,
         }
     })
 }

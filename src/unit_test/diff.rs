@@ -4,8 +4,7 @@
 //! is printed side by side: expected on the left, actual on the right, each differing cell
 //! between `»` and `«`.
 
-use arrow::array::{Array, RecordBatch};
-use arrow::datatypes::DataType;
+use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::scalar::ScalarValue;
 
@@ -224,16 +223,6 @@ fn pad(s: &str, width: usize) -> String {
     } else {
         format!("{s}{}", " ".repeat(width - n))
     }
-}
-
-/// Whether a type is compared with the tolerance.
-pub fn is_float(t: &DataType) -> bool {
-    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
-}
-
-/// The number of rows of all batches, for messages.
-pub fn count(batches: &[RecordBatch]) -> usize {
-    batches.iter().map(|b| b.num_rows()).sum()
 }
 
 #[cfg(test)]
