@@ -109,7 +109,7 @@ fn a_failing_unit_test_shows_rows_side_by_side() {
         text.contains(&format!("unit test FAIL  only_completed_orders_earn (unit_tests/shop.yml:{line}, model agg_daily_revenue)")),
         "{text}"
     );
-    assert!(text.contains("expected 2 rows, the model returned 1"), "{text}");
+    assert!(text.contains("expected 2 rows, the model returned 1: 0 equal, 1 differing, 1 missing, 0 not expected"), "{text}");
     // the paired row marks only the differing cell, on both sides
     let pair = text.lines().find(|l| l.contains("»14.00«")).expect(&text);
     assert!(pair.contains("»14.50«") && pair.contains("≠") && !pair.contains("»2026"), "{text}");

@@ -221,7 +221,7 @@ impl Walker {
                     schema: p.input.schema(),
                     cols: &input.cols,
                 };
-                let mut rows = input.rows.clone();
+                let rows = input.rows.clone();
                 let cols = p
                     .expr
                     .iter()
@@ -270,7 +270,7 @@ impl Walker {
                     self.expr(filter, &scope, outer, &Path::filter(), &mut rows);
                 }
                 let cols = match j.join_type {
-                    JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => both,
+                    JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => both.clone(),
                     JoinType::LeftSemi | JoinType::LeftAnti => left.cols.clone(),
                     JoinType::RightSemi | JoinType::RightAnti => right.cols.clone(),
                     // the mark column says whether a match exists: a row dependency only
@@ -331,7 +331,7 @@ impl Walker {
                     schema: w.input.schema(),
                     cols: &input.cols,
                 };
-                let mut rows = input.rows.clone();
+                let rows = input.rows.clone();
                 let mut cols = input.cols.clone();
                 for e in &w.window_expr {
                     let d = self.value(e, &scope, outer);
@@ -430,10 +430,8 @@ impl Walker {
                 };
                 for row in &v.values {
                     for (i, e) in row.iter().enumerate().take(node.cols.len()) {
-                        let mut rows = Deps::new();
                         let d = self.value(e, &scope, outer);
                         merge(&mut node.cols[i], &d);
-                        merge(&mut node.rows, &rows);
                     }
                 }
                 node
@@ -746,5 +744,140 @@ fn node_name(e: &Expr) -> String {
         Expr::Unnest(_) => "unnest".into(),
         Expr::ScalarSubquery(_) => "subquery".into(),
         other => other.variant_name().to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+    use std::sync::Arc;
+
+    /// Plans `sql` over `t(id, email, amount, day)` and `u(id, name)`; returns each output
+    /// column's dependencies as `table.column how [protection]` strings.
+    async fn lineage(sql: &str) -> Vec<(String, Vec<String>)> {
+        let ctx = SessionContext::new();
+        for udf in crate::functions::scalar_udfs() {
+            ctx.register_udf(udf);
+        }
+        let t = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("email", DataType::Utf8, true),
+            Field::new("amount", DataType::Float64, true),
+            Field::new("day", DataType::Date32, true),
+        ]));
+        let u = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        ctx.register_table("t", Arc::new(MemTable::try_new(t, vec![vec![]]).unwrap()))
+            .unwrap();
+        ctx.register_table("u", Arc::new(MemTable::try_new(u, vec![vec![]]).unwrap()))
+            .unwrap();
+        let df = ctx.sql(sql).await.unwrap();
+        let plan = df.logical_plan();
+        let cols = columns(plan);
+        plan.schema()
+            .fields()
+            .iter()
+            .zip(cols)
+            .map(|(f, d)| {
+                let mut out = Vec::new();
+                for (o, flows) in d {
+                    for flow in flows.keys() {
+                        let p = match &flow.protected_by {
+                            Some(p) => format!(" [{:?} {}]", p.kind, p.by),
+                            None => String::new(),
+                        };
+                        out.push(format!("{}.{} {}{p}", o.table, o.column, flow.how.as_str()));
+                    }
+                }
+                (f.name().clone(), out)
+            })
+            .collect()
+    }
+
+    fn of<'a>(cols: &'a [(String, Vec<String>)], name: &str) -> &'a [String] {
+        &cols.iter().find(|(n, _)| n == name).unwrap().1
+    }
+
+    #[tokio::test]
+    async fn passthrough_transform_and_filters() {
+        let cols = lineage(
+            "select id as key, upper(email) as e, amount * 2 as a2 from t where day > DATE '2026-01-01'",
+        )
+        .await;
+        assert_eq!(of(&cols, "key"), ["t.day filter", "t.id passthrough"]);
+        assert_eq!(of(&cols, "e"), ["t.day filter", "t.email transform"]);
+        assert_eq!(of(&cols, "a2"), ["t.amount transform", "t.day filter"]);
+    }
+
+    #[tokio::test]
+    async fn joins_aggregates_and_ctes() {
+        let cols = lineage(
+            "with x as (select t.id, u.name, t.amount from t join u on u.id = t.id)
+             select name, sum(amount) as total, count(distinct id) as n, max(name) as top from x group by name",
+        )
+        .await;
+        let name = of(&cols, "name");
+        assert!(name.contains(&"u.name passthrough".to_string()), "{name:?}");
+        assert!(name.contains(&"t.id filter".to_string()) && name.contains(&"u.id filter".to_string()), "{name:?}");
+        let total = of(&cols, "total");
+        assert!(total.contains(&"t.amount aggregate".to_string()), "{total:?}");
+        assert!(total.contains(&"u.name filter".to_string()), "group key: {total:?}");
+        assert!(of(&cols, "n").contains(&"t.id aggregate [Aggregate count]".to_string()));
+        // max returns one of its inputs: no protection
+        assert!(of(&cols, "top").contains(&"u.name aggregate".to_string()));
+    }
+
+    #[tokio::test]
+    async fn protection_is_per_path() {
+        let cols = lineage(
+            "select sha256_hex(email) as h, sha256_hex(email) || email as mixed,
+                    email is not null as has_email,
+                    case when email like '%@x.fr' then 'x' else 'other' end as kind,
+                    case when amount > 0 then email end as maybe
+             from t",
+        )
+        .await;
+        assert_eq!(of(&cols, "h"), ["t.email transform [Hash sha256_hex]"]);
+        let mixed = of(&cols, "mixed");
+        assert!(mixed.contains(&"t.email transform [Hash sha256_hex]".to_string()), "{mixed:?}");
+        assert!(mixed.contains(&"t.email transform".to_string()), "{mixed:?}");
+        assert_eq!(of(&cols, "has_email"), ["t.email transform [Predicate is not null]"]);
+        assert_eq!(of(&cols, "kind"), ["t.email transform [Predicate like]"]);
+        let maybe = of(&cols, "maybe");
+        assert!(maybe.contains(&"t.email transform".to_string()), "{maybe:?}");
+        assert!(maybe.contains(&"t.amount transform [Predicate >]".to_string()), "{maybe:?}");
+    }
+
+    #[tokio::test]
+    async fn windows_unions_unnest_and_subqueries() {
+        let cols = lineage(
+            "select id, row_number() over (partition by email order by day) as rn,
+                    first_value(email) over (partition by id order by day) as first_email
+             from t
+             union all
+             select id, 1, name from u where id in (select id from t where amount > 0)",
+        )
+        .await;
+        let id = of(&cols, "id");
+        assert!(id.contains(&"t.id passthrough".to_string()) && id.contains(&"u.id passthrough".to_string()), "{id:?}");
+        assert!(id.contains(&"t.amount filter".to_string()), "subquery filter: {id:?}");
+        let rn = of(&cols, "rn");
+        assert!(rn.contains(&"t.email filter".to_string()) && !rn.iter().any(|d| d.starts_with("t.email aggregate")), "{rn:?}");
+        let fe = of(&cols, "first_email");
+        assert!(fe.contains(&"t.email aggregate".to_string()) && fe.contains(&"u.name passthrough".to_string()), "{fe:?}");
+
+        let cols = lineage("select id, unnest(make_array(email, name)) as v from (select t.id, t.email, u.name from t join u on t.id = u.id)").await;
+        let v = of(&cols, "v");
+        assert!(v.contains(&"t.email transform".to_string()) && v.contains(&"u.name transform".to_string()), "{v:?}");
+
+        let cols = lineage("select id, (select max(name) from u where u.id = t.id) as n from t").await;
+        let n = of(&cols, "n");
+        assert!(n.contains(&"u.name aggregate".to_string()), "{n:?}");
+        assert!(n.contains(&"t.id filter".to_string()), "correlated: {n:?}");
     }
 }
