@@ -46,7 +46,7 @@ fn manifest_holds_each_columns_lineage_read_from_the_plans() {
         .iter()
         .map(|f| f.as_str().unwrap())
         .collect();
-    for f in ["sha256", "lower", "trim", "encode"] {
+    for f in ["sha256", "lower", "btrim", "encode"] {
         assert!(functions.contains(&f), "{functions:?}");
     }
     assert_eq!(email["protected_by"]["kind"], "hash");
@@ -91,7 +91,7 @@ fn lineage_column_prints_upstream_and_downstream() {
     let text = out.stdout;
     assert!(text.starts_with("stg_customers.email_sha256\nupstream:\n"), "{text}");
     assert!(
-        text.contains("← customers.email (transform: encode, lower, sha256, trim; hashed by sha256)"),
+        text.contains("← customers.email (transform: btrim, encode, lower, sha256; hashed by sha256)"),
         "{text}"
     );
     let down = text.split("downstream:").nth(1).unwrap();
@@ -100,9 +100,10 @@ fn lineage_column_prints_upstream_and_downstream() {
     // from a source column: only downstream, followed through the models
     let out = p.run(&["lineage", "--column", "orders.amount"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("→ stg_orders.amount (passthrough)"), "{}", out.stdout);
-    assert!(out.stdout.contains("  → fct_orders.amount (passthrough)"), "{}", out.stdout);
-    assert!(out.stdout.contains("→ agg_daily_revenue.revenue (aggregate: sum)"), "{}", out.stdout);
+    assert!(out.stdout.contains("  → stg_orders.amount (passthrough; filter)\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("  → stg_orders.order_id (filter)\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("    → fct_orders.amount (passthrough)\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("      → agg_daily_revenue.revenue (aggregate: sum)\n"), "{}", out.stdout);
 
     let out = p.run(&["lineage", "--column", "agg_daily_revenue.revenue", "--format", "mermaid"]);
     assert_eq!(out.code, 0, "{}", out.all());

@@ -98,6 +98,19 @@ pub struct Dependency {
     pub protected_by: Option<Protection>,
 }
 
+impl Dependency {
+    /// Whether the column is *derived from* this upstream column, as lineage pictures follow
+    /// it: its value (or one computed from it) is in the column. A filter, a join key, or a
+    /// value only tested (`is null`, a `CASE` condition) decides rows or branches, not values.
+    pub fn derives(&self) -> bool {
+        self.how.carries_value()
+            && !matches!(
+                self.protected_by.as_ref().map(|p| p.kind),
+                Some(ProtectionKind::Predicate | ProtectionKind::Condition)
+            )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnLineage {
     pub name: String,
@@ -220,8 +233,8 @@ impl Lineage {
         out
     }
 
-    /// The columns whose values `id` is derived from, transitively (filter-only inputs are
-    /// listed where they are read but not followed further).
+    /// The columns whose values `id` is derived from, transitively (other inputs are listed
+    /// where they are read but not followed further; see [`Dependency::derives`]).
     pub fn upstream_closure(&self, id: &ColumnId) -> Vec<(ColumnId, Vec<Dependency>)> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
@@ -232,7 +245,7 @@ impl Lineage {
             }
             let Some(col) = self.column(&c) else { continue };
             for d in &col.upstream {
-                if d.how.carries_value() {
+                if d.derives() {
                     queue.push_back(ColumnId::new(&d.table, &d.column));
                 }
             }
@@ -250,7 +263,7 @@ impl Lineage {
         while let Some(c) = queue.pop_front() {
             for (reader, d) in self.readers(&c) {
                 out.push((c.clone(), reader.clone(), d.clone()));
-                if d.how.carries_value() && seen.insert(reader.clone()) {
+                if d.derives() && seen.insert(reader.clone()) {
                     queue.push_back(reader);
                 }
             }

@@ -1,7 +1,7 @@
 //! `parcours lineage --column model.column`: the column's upstream and downstream as text,
-//! Mermaid or DOT. Value dependencies (passthrough, transform, aggregate) are followed all the
-//! way; a filter-only input is shown where it is read, not followed further (its own inputs
-//! decide rows of rows, which would drown the picture).
+//! Mermaid or DOT. The columns a value is derived from are followed all the way; an input that
+//! only filters, joins or is tested (`is null`, a `CASE` condition) is shown where it is read,
+//! not followed further (its own inputs decide rows of rows, which would drown the picture).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -19,7 +19,9 @@ fn describe(d: &Dependency) -> String {
     s
 }
 
-/// Upstream (indented, deepest last) and downstream of `id`.
+/// Upstream (a tree, each input once: `(see above)` where it repeats) and downstream of `id`.
+/// Each upstream column is one line with every way it is read; the columns the value is
+/// derived from come first, and only they are followed further.
 pub fn text(lineage: &Lineage, id: &ColumnId) -> String {
     let mut out = format!("{id}\n");
     out.push_str("upstream:\n");
@@ -39,6 +41,25 @@ pub fn text(lineage: &Lineage, id: &ColumnId) -> String {
     out
 }
 
+/// Dependencies grouped by the column they name, derived-from columns first.
+fn grouped<'a>(deps: impl Iterator<Item = (ColumnId, &'a Dependency)>) -> Vec<(ColumnId, Vec<&'a Dependency>)> {
+    let mut groups: Vec<(ColumnId, Vec<&Dependency>)> = Vec::new();
+    for (c, d) in deps {
+        match groups.iter_mut().find(|(g, _)| *g == c) {
+            Some((_, ds)) => ds.push(d),
+            None => groups.push((c, vec![d])),
+        }
+    }
+    // stable: alphabetical within each kind
+    groups.sort_by_key(|(c, ds)| (!ds.iter().any(|d| d.derives()), c.clone()));
+    groups
+}
+
+fn line(c: &ColumnId, ds: &[&Dependency]) -> String {
+    let hows: Vec<String> = ds.iter().map(|d| describe(d)).collect();
+    format!("{c} ({})", hows.join("; "))
+}
+
 fn up_tree(
     lineage: &Lineage,
     id: &ColumnId,
@@ -52,17 +73,22 @@ fn up_tree(
     if !seen.insert(id.clone()) {
         return;
     }
-    for d in &col.upstream {
-        let up = ColumnId::new(&d.table, &d.column);
-        let again = seen.contains(&up) && lineage.column(&up).is_some();
+    let groups = grouped(
+        col.upstream
+            .iter()
+            .map(|d| (ColumnId::new(&d.table, &d.column), d)),
+    );
+    for (up, ds) in groups {
+        let follow = ds.iter().any(|d| d.derives());
+        let again = follow && seen.contains(&up) && lineage.column(&up).is_some();
         let _ = writeln!(
             out,
-            "{}← {up} ({}){}",
+            "{}← {}{}",
             "  ".repeat(depth),
-            describe(d),
+            line(&up, &ds),
             if again { " (see above)" } else { "" }
         );
-        if d.how.carries_value() && !again {
+        if follow && !again {
             up_tree(lineage, &up, depth + 1, seen, out);
         }
     }
@@ -78,16 +104,18 @@ fn down_tree(
     if !seen.insert(id.clone()) {
         return;
     }
-    for (reader, d) in lineage.readers(id) {
-        let again = seen.contains(&reader);
+    let readers = lineage.readers(id);
+    for (reader, ds) in grouped(readers.into_iter()) {
+        let follow = ds.iter().any(|d| d.derives());
+        let again = follow && seen.contains(&reader);
         let _ = writeln!(
             out,
-            "{}→ {reader} ({}){}",
+            "{}→ {}{}",
             "  ".repeat(depth),
-            describe(d),
+            line(&reader, &ds),
             if again { " (see above)" } else { "" }
         );
-        if d.how.carries_value() && !again {
+        if follow && !again {
             down_tree(lineage, &reader, depth + 1, seen, out);
         }
     }
@@ -126,7 +154,7 @@ pub fn mermaid(lineage: &Lineage, id: &ColumnId) -> String {
         let _ = writeln!(out, "  {}[\"{n}\"]", node_id(n));
     }
     for (a, b, d) in &edges {
-        let arrow = if d.how.carries_value() { "-->" } else { "-.->" };
+        let arrow = if d.derives() { "-->" } else { "-.->" };
         let _ = writeln!(
             out,
             "  {} {arrow}|{}| {}",
@@ -144,7 +172,7 @@ pub fn dot(lineage: &Lineage, id: &ColumnId) -> String {
     let edges = edges(lineage, id);
     let _ = writeln!(out, "  \"{id}\" [penwidth=3];");
     for (a, b, d) in &edges {
-        let style = if d.how.carries_value() {
+        let style = if d.derives() {
             ""
         } else {
             ", style=dashed"
