@@ -161,7 +161,7 @@ fn mistakes_in_a_unit_test_are_config_errors_with_file_and_line() {
     let cases: &[(&str, &str)] = &[
         (
             "  - name: extra\n    model: agg_daily_revenue\n    given:\n      fct_orders: []\n      stg_orders: []\n    expect: []\n",
-            "unit_tests/shop.yml:5: unit test `extra`: given `stg_orders`, which model `agg_daily_revenue` (sql/marts/agg_daily_revenue.sql) does not read; it reads `fct_orders`",
+            "unit_tests/shop.yml:6: unit test `extra`: given `stg_orders`, which model `agg_daily_revenue` (sql/marts/agg_daily_revenue.sql) does not read; it reads `fct_orders`",
         ),
         (
             "  - name: missing\n    model: dim_customer\n    given:\n      stg_customers: []\n    expect: []\n",
@@ -169,19 +169,19 @@ fn mistakes_in_a_unit_test_are_config_errors_with_file_and_line() {
         ),
         (
             "  - name: unknown_given_column\n    model: agg_daily_revenue\n    given:\n      fct_orders:\n        - {order_id: o1, amuont: 3}\n    expect: []\n",
-            "unit_tests/shop.yml:4: unit test `unknown_given_column`: given `fct_orders`: row 1: no column `amuont`; did you mean `amount`?",
+            "unit_tests/shop.yml:5: unit test `unknown_given_column`: given `fct_orders`: row 1: no column `amuont`; did you mean `amount`?",
         ),
         (
             "  - name: unknown_expected_column\n    model: agg_daily_revenue\n    given:\n      fct_orders: []\n    expect:\n      - {revenu: 1}\n",
-            "unit_tests/shop.yml:5: unit test `unknown_expected_column`: expect: model `agg_daily_revenue` output: row 1: no column `revenu`; did you mean `revenue`?",
+            "unit_tests/shop.yml:6: unit test `unknown_expected_column`: expect: model `agg_daily_revenue` output: row 1: no column `revenu`; did you mean `revenue`?",
         ),
         (
             "  - name: wrong_type\n    model: agg_daily_revenue\n    given:\n      fct_orders:\n        - {order_id: o1}\n        - {order_id: o2, order_date: yesterday}\n    expect: []\n",
-            "unit_tests/shop.yml:4: unit test `wrong_type`: given `fct_orders`: row 2: column `order_date` is `date`",
+            "unit_tests/shop.yml:5: unit test `wrong_type`: given `fct_orders`: row 2: column `order_date` is `date`",
         ),
         (
             "  - name: wrong_expected_type\n    model: agg_daily_revenue\n    given:\n      fct_orders: []\n    expect:\n      - {orders: many}\n",
-            "unit test `wrong_expected_type`: expect: model `agg_daily_revenue` output: row 1: column `orders` is `int64`",
+            "unit_tests/shop.yml:6: unit test `wrong_expected_type`: expect: model `agg_daily_revenue` output: row 1: column `orders` is `int64`",
         ),
         (
             "  - name: no_model\n    model: dim_custmer\n    expect: []\n",
@@ -189,7 +189,7 @@ fn mistakes_in_a_unit_test_are_config_errors_with_file_and_line() {
         ),
         (
             "  - name: bad_var\n    model: stg_orders\n    vars: {min_amount: lots}\n    given:\n      orders: []\n    expect: []\n",
-            "unit test `bad_var`: var `min_amount` is a integer",
+            "unit_tests/shop.yml:4: unit test `bad_var`: var `min_amount` is an integer; `lots` is not",
         ),
         (
             "  - name: unknown_key\n    model: stg_orders\n    exepct: []\n",
@@ -197,7 +197,7 @@ fn mistakes_in_a_unit_test_are_config_errors_with_file_and_line() {
         ),
         (
             "  - name: not_a_date\n    model: fct_orders\n    run_date: tomorrow\n    given:\n      stg_orders: []\n    expect: []\n",
-            "unit test `not_a_date`: run_date `tomorrow` is not a date",
+            "unit_tests/shop.yml:4: unit test `not_a_date`: run_date `tomorrow` is not a date",
         ),
     ];
     for (test, message) in cases {

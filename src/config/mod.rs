@@ -256,6 +256,12 @@ impl std::fmt::Display for VarValue {
     }
 }
 
+/// `a integer` → `an integer`: the article for a type name in messages.
+pub fn article(word: &str) -> String {
+    let an = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if an { "an" } else { "a" })
+}
+
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     if s.len() != 10 {
         return None;
@@ -554,6 +560,7 @@ impl Validator<'_> {
 
         let unit_tests = unit_tests::validate(
             self.file,
+            self.file.parent().unwrap_or(project_dir),
             self.text,
             raw.unit_tests,
             &vars,

@@ -133,15 +133,16 @@ pub enum Rows {
 /// The default float tolerance: equal up to rounding, not up to a business difference.
 pub const DEFAULT_TOLERANCE: f64 = 1e-9;
 
-/// Validates the tests of one file (`prefix` is where the list sits in it: `["unit_tests"]`).
+/// Validates the tests of one file: `file` as messages name it, `dir` the folder its fixture
+/// paths are relative to, `prefix` where the list sits in it (`["unit_tests"]`).
 pub fn validate(
     file: &Path,
+    dir: &Path,
     text: &str,
     raw: Vec<RawUnitTest>,
     vars: &BTreeMap<String, VarValue>,
     prefix: &[&str],
 ) -> Result<Vec<UnitTestSpec>> {
-    let dir = file.parent().unwrap_or(Path::new("."));
     let mut out: Vec<UnitTestSpec> = Vec::new();
     for t in raw {
         let line = locate_test(text, prefix, &t.name);
@@ -188,8 +189,8 @@ pub fn validate(
                     err(
                         at,
                         format!(
-                            "var `{k}` is a {}; `{}` is not",
-                            declared.type_name(),
+                            "var `{k}` is {}; `{}` is not",
+                            super::article(declared.type_name()),
                             serde_norway::to_string(v).unwrap_or_default().trim()
                         ),
                     )
@@ -362,12 +363,9 @@ pub fn load(
         let raw: RawUnitTestFile = serde_norway::from_str(&text).map_err(|e| {
             Error::config(&rel, e.location().map(|l| l.line()), e.to_string())
         })?;
-        // Fixture paths are relative to the file; messages name the file relative to the project.
-        let mut tests = validate(&f, &text, raw.unit_tests, vars, &["unit_tests"])?;
-        for t in &mut tests {
-            t.file = rel.clone();
-        }
-        out.extend(tests);
+        // Fixture paths are relative to the file; messages name it relative to the project.
+        let dir = f.parent().unwrap_or(project_dir);
+        out.extend(validate(&rel, dir, &text, raw.unit_tests, vars, &["unit_tests"])?);
     }
     Ok(out)
 }
