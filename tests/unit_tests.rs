@@ -82,6 +82,10 @@ fn unit_tests_pass_in_memory_without_any_storage() {
     }
     assert!(out.stdout.contains("unit tests: 4 passed, 0 failed"), "{}", out.stdout);
     assert!(!p.path().join("warehouse").exists());
+    // what needs data says what is missing
+    let out = p.run(&["run", "--skip-unit"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("no storage root `warehouse`"), "{}", out.stderr);
 
     // --select picks the tests of the selected models
     let out = p.run(&["test", "--unit", "--select", "dim_customer"]);
@@ -134,8 +138,15 @@ fn run_runs_unit_tests_first_and_publishes_nothing_when_one_fails() {
     }
     let results: serde_json::Value = serde_json::from_str(&p.read_file("target/run_results.json")).unwrap();
     assert_eq!(results["success"], false);
-    assert_eq!(results["unit_tests"][0]["status"], "pass");
-    assert!(results["unit_tests"].as_array().unwrap().iter().any(|t| t["status"] == "fail"));
+    let statuses: Vec<&str> = results["unit_tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "fail").count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == "pass").count(), 3, "{statuses:?}");
+    assert!(results["results"].as_array().unwrap().is_empty());
 
     // a selection that leaves the failing test's model out runs
     let out = p.run(&["run", "--date", "2026-11-21", "--select", "+fct_orders"]);
@@ -193,7 +204,7 @@ fn mistakes_in_a_unit_test_are_config_errors_with_file_and_line() {
         ),
         (
             "  - name: unknown_key\n    model: stg_orders\n    exepct: []\n",
-            "unit_tests/shop.yml:4: unknown field `exepct`",
+            "unit_tests/shop.yml:4: unit_tests[0]: unknown field `exepct`",
         ),
         (
             "  - name: not_a_date\n    model: fct_orders\n    run_date: tomorrow\n    given:\n      stg_orders: []\n    expect: []\n",

@@ -394,7 +394,9 @@ impl Validator<'_> {
 
         let mut sources = BTreeMap::new();
         for (name, src) in raw.sources {
-            if !storage.contains_key(&src.storage) {
+            // With no `storage:` at all, the project is only planned (unit tests, lineage, the
+            // PII audit): a command that reads a source says then that its root is missing.
+            if !storage.is_empty() && !storage.contains_key(&src.storage) {
                 return Err(self.err(&["sources", &name, "storage"], format!(
                     "source `{name}` uses storage `{}`, which is not declared under `storage:` (declared: {})",
                     src.storage, join_keys(&storage)

@@ -152,12 +152,18 @@ impl ColumnId {
 /// [`crate::run::offline`] plan them), so each plan stops at its direct inputs.
 pub fn compute(project: &Project, plans: &BTreeMap<String, LogicalPlan>) -> Result<Lineage> {
     let g = &project.graph;
+    let tables: BTreeSet<String> = g
+        .models
+        .keys()
+        .chain(project.config.sources.keys())
+        .cloned()
+        .collect();
     let mut lineage = Lineage::default();
     for (name, plan) in plans {
         if !g.models.contains_key(name) {
             continue;
         }
-        let deps = plan::columns(plan);
+        let deps = plan::columns(plan, &tables);
         let schema = plan.schema();
         if deps.len() != schema.fields().len() {
             return Err(Error::Internal(format!(

@@ -161,8 +161,15 @@ struct Scope<'a> {
 }
 
 /// The lineage of a plan's output columns (in schema order): value and row dependencies merged.
-pub fn columns(plan: &LogicalPlan) -> Vec<Deps> {
-    let mut w = Walker::default();
+/// `tables` are the names of the project's models and sources: a table registered as a view
+/// (a source read as of the run date, a published table, an unselected view) is inlined by
+/// DataFusion's planner as its plan under an alias of its name, and that alias is where its
+/// lineage stops.
+pub fn columns(plan: &LogicalPlan, tables: &BTreeSet<String>) -> Vec<Deps> {
+    let mut w = Walker {
+        tables,
+        ctes: HashMap::new(),
+    };
     let node = w.plan(plan, &[]);
     let rows = as_filter(&node.rows);
     node.cols
@@ -174,13 +181,37 @@ pub fn columns(plan: &LogicalPlan) -> Vec<Deps> {
         .collect()
 }
 
-#[derive(Default)]
-struct Walker {
+struct Walker<'a> {
+    tables: &'a BTreeSet<String>,
     /// Recursive CTEs being walked: their work table reads as their static term.
     ctes: HashMap<String, Node>,
 }
 
-impl Walker {
+/// Each field of `schema` as a column of `table`, passed through.
+fn scan_of(table: &str, schema: &DFSchema) -> Vec<Deps> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut d = Deps::new();
+            add(
+                &mut d,
+                Origin {
+                    table: table.to_string(),
+                    column: f.name().clone(),
+                },
+                Flow {
+                    how: How::Passthrough,
+                    protected_by: None,
+                },
+                [],
+            );
+            d
+        })
+        .collect()
+}
+
+impl Walker<'_> {
     fn plan(&mut self, plan: &LogicalPlan, outer: &[&Scope]) -> Node {
         match plan {
             LogicalPlan::TableScan(scan) => {
@@ -188,27 +219,7 @@ impl Walker {
                 if let Some(cte) = self.ctes.get(&table) {
                     return cte.clone();
                 }
-                let cols = scan
-                    .projected_schema
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        let mut d = Deps::new();
-                        add(
-                            &mut d,
-                            Origin {
-                                table: table.clone(),
-                                column: f.name().clone(),
-                            },
-                            Flow {
-                                how: How::Passthrough,
-                                protected_by: None,
-                            },
-                            [],
-                        );
-                        d
-                    })
-                    .collect();
+                let cols = scan_of(&table, &scan.projected_schema);
                 // Unoptimised plans carry no pushed-down filters: the Filter nodes above hold them.
                 Node {
                     cols,
@@ -452,6 +463,11 @@ impl Walker {
                 }
                 node
             }
+            // A view of a project table, inlined: the table itself is the origin.
+            LogicalPlan::SubqueryAlias(a) if self.tables.contains(a.alias.table()) => Node {
+                cols: scan_of(a.alias.table(), &a.schema),
+                rows: Deps::new(),
+            },
             // Same columns, same order as the single input.
             LogicalPlan::SubqueryAlias(_)
             | LogicalPlan::Limit(_)
@@ -778,7 +794,8 @@ mod tests {
             .unwrap();
         let df = ctx.sql(sql).await.unwrap();
         let plan = df.logical_plan();
-        let cols = columns(plan);
+        let tables = ["t", "u"].iter().map(|s| s.to_string()).collect();
+        let cols = columns(plan, &tables);
         plan.schema()
             .fields()
             .iter()
