@@ -54,9 +54,18 @@ fn manifest_holds_each_columns_lineage_read_from_the_plans() {
 
     // passed through, with the join and group keys as filter-only inputs
     let up = upstream(&m, "dim_customer", "email_sha256");
-    assert!(up.contains(&"stg_customers.email_sha256 passthrough".to_string()), "{up:?}");
-    assert!(up.contains(&"stg_orders.customer_id filter".to_string()), "{up:?}");
-    assert!(!up.iter().any(|u| u.starts_with("stg_orders.amount")), "{up:?}");
+    assert!(
+        up.contains(&"stg_customers.email_sha256 passthrough".to_string()),
+        "{up:?}"
+    );
+    assert!(
+        up.contains(&"stg_orders.customer_id filter".to_string()),
+        "{up:?}"
+    );
+    assert!(
+        !up.iter().any(|u| u.starts_with("stg_orders.amount")),
+        "{up:?}"
+    );
 
     // an aggregate: count(o.order_id), protected (a count names nobody)
     let orders = &m["models"]["dim_customer"]["lineage"]["orders"];
@@ -71,14 +80,29 @@ fn manifest_holds_each_columns_lineage_read_from_the_plans() {
 
     // a where clause is a filter dependency of every column of the model
     let up = upstream(&m, "agg_daily_revenue", "revenue");
-    assert!(up.contains(&"fct_orders.amount aggregate".to_string()), "{up:?}");
-    assert!(up.contains(&"fct_orders.status filter".to_string()), "{up:?}");
-    assert!(up.contains(&"fct_orders.order_date filter".to_string()), "{up:?}");
+    assert!(
+        up.contains(&"fct_orders.amount aggregate".to_string()),
+        "{up:?}"
+    );
+    assert!(
+        up.contains(&"fct_orders.status filter".to_string()),
+        "{up:?}"
+    );
+    assert!(
+        up.contains(&"fct_orders.order_date filter".to_string()),
+        "{up:?}"
+    );
     let up = upstream(&m, "agg_daily_revenue", "order_date");
-    assert!(up.contains(&"fct_orders.order_date passthrough".to_string()), "{up:?}");
+    assert!(
+        up.contains(&"fct_orders.order_date passthrough".to_string()),
+        "{up:?}"
+    );
     // a var in a filter reads no column: stg_orders' filter is on amount and status only
     let up = upstream(&m, "stg_orders", "order_id");
-    assert!(up.contains(&"orders.order_id passthrough".to_string()), "{up:?}");
+    assert!(
+        up.contains(&"orders.order_id passthrough".to_string()),
+        "{up:?}"
+    );
     assert!(up.contains(&"orders.amount filter".to_string()), "{up:?}");
 }
 
@@ -89,33 +113,87 @@ fn lineage_column_prints_upstream_and_downstream() {
     let out = p.run(&["lineage", "--column", "stg_customers.email_sha256"]);
     assert_eq!(out.code, 0, "{}", out.all());
     let text = out.stdout;
-    assert!(text.starts_with("stg_customers.email_sha256\nupstream:\n"), "{text}");
     assert!(
-        text.contains("← customers.email (transform: btrim, encode, lower, sha256; hashed by sha256)"),
+        text.starts_with("stg_customers.email_sha256\nupstream:\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "← customers.email (transform: btrim, encode, lower, sha256; hashed by sha256)"
+        ),
         "{text}"
     );
     let down = text.split("downstream:").nth(1).unwrap();
-    assert!(down.contains("→ dim_customer.email_sha256 (passthrough"), "{text}");
+    assert!(
+        down.contains("→ dim_customer.email_sha256 (passthrough"),
+        "{text}"
+    );
 
     // from a source column: only downstream, followed through the models
     let out = p.run(&["lineage", "--column", "orders.amount"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("  → stg_orders.amount (passthrough; filter)\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("  → stg_orders.order_id (filter)\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("    → fct_orders.amount (passthrough)\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("      → agg_daily_revenue.revenue (aggregate: sum)\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("  → stg_orders.amount (passthrough; filter)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("  → stg_orders.order_id (filter)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("    → fct_orders.amount (passthrough)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("      → agg_daily_revenue.revenue (aggregate: sum)\n"),
+        "{}",
+        out.stdout
+    );
 
-    let out = p.run(&["lineage", "--column", "agg_daily_revenue.revenue", "--format", "mermaid"]);
+    let out = p.run(&[
+        "lineage",
+        "--column",
+        "agg_daily_revenue.revenue",
+        "--format",
+        "mermaid",
+    ]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.starts_with("graph LR\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("fct_orders__amount -->|aggregate: sum| agg_daily_revenue__revenue"), "{}", out.stdout);
-    assert!(out.stdout.contains("fct_orders__status -.->|filter| agg_daily_revenue__revenue"), "{}", out.stdout);
-
-    let out = p.run(&["lineage", "--column", "agg_daily_revenue.revenue", "--format", "dot"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.starts_with("digraph lineage {"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("\"stg_orders.amount\" -> \"fct_orders.amount\" [label=\"passthrough\"];"),
+        out.stdout
+            .contains("fct_orders__amount -->|aggregate: sum| agg_daily_revenue__revenue"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("fct_orders__status -.->|filter| agg_daily_revenue__revenue"),
+        "{}",
+        out.stdout
+    );
+
+    let out = p.run(&[
+        "lineage",
+        "--column",
+        "agg_daily_revenue.revenue",
+        "--format",
+        "dot",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.starts_with("digraph lineage {"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("\"stg_orders.amount\" -> \"fct_orders.amount\" [label=\"passthrough\"];"),
         "{}",
         out.stdout
     );
@@ -124,10 +202,18 @@ fn lineage_column_prints_upstream_and_downstream() {
     // mistakes are usage errors with a suggestion
     let out = p.run(&["lineage", "--column", "dim_customer.emial_sha256"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("did you mean `email_sha256`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `email_sha256`"),
+        "{}",
+        out.stderr
+    );
     let out = p.run(&["lineage", "--column", "dim_custmer.email_sha256"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("did you mean `dim_customer`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `dim_customer`"),
+        "{}",
+        out.stderr
+    );
     let out = p.run(&["lineage", "--column", "dim_customer"]);
     assert_eq!(out.code, 2, "{}", out.all());
 }
@@ -149,13 +235,29 @@ fn pii_audit_passes_hashes_and_refuses_a_raw_email() {
     p.write_shop_raw();
     let out = p.run(&["lineage", "--pii"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("customers.email (email):"), "{}", out.stdout);
-    assert!(out.stdout.contains("dim_customer.email_sha256"), "{}", out.stdout);
-    assert!(out.stdout.contains("ok: hashed by sha256"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("customers.email (email):"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("dim_customer.email_sha256"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("ok: hashed by sha256"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("0 unprotected"), "{}", out.stdout);
     let out = p.run(&["validate", "--date", "2026-11-21"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("PII audit: 1 declared columns"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("PII audit: 1 declared columns"),
+        "{}",
+        out.stdout
+    );
 
     // a published model that keeps the address in clear, through a view and a CTE
     p.write_file(
@@ -169,11 +271,19 @@ fn pii_audit_passes_hashes_and_refuses_a_raw_email() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("sql/marts/customer_contacts.sql"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sql/marts/customer_contacts.sql"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("allow_pii"), "{}", out.stderr);
     let out = p.run(&["lineage", "--pii"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stdout.contains("customer_contacts.contact") && out.stdout.contains("UNPROTECTED"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("customer_contacts.contact") && out.stdout.contains("UNPROTECTED"),
+        "{}",
+        out.stdout
+    );
 
     // a count of addresses is no address; a boolean test neither
     p.write_file(
@@ -190,7 +300,11 @@ fn pii_audit_passes_hashes_and_refuses_a_raw_email() {
     );
     let out = p.run(&["validate", "--date", "2026-11-21"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("customer_contacts.key"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("customer_contacts.key"),
+        "{}",
+        out.stderr
+    );
 
     // the domain alone, declared free of personal data with a reason
     p.write_file(
@@ -207,14 +321,25 @@ fn pii_audit_passes_hashes_and_refuses_a_raw_email() {
     let out = p.run(&["validate", "--date", "2026-11-21"]);
     assert_eq!(out.code, 0, "{}", out.all());
     let out = p.run(&["lineage", "--pii"]);
-    assert!(out.stdout.contains("allowed: a mail provider's domain names nobody"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("allowed: a mail provider's domain names nobody"),
+        "{}",
+        out.stdout
+    );
 
     // an allowance on a column the model does not return is a mistake, not a pass
-    let yaml = p.read_file("pipelines.yaml").replace("      domain:\n", "      domian:\n");
+    let yaml = p
+        .read_file("pipelines.yaml")
+        .replace("      domain:\n", "      domian:\n");
     p.write_file("pipelines.yaml", &yaml);
     let out = p.run(&["validate", "--date", "2026-11-21"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("returns no column `domian`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("returns no column `domian`"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -223,22 +348,34 @@ fn pii_declarations_are_checked() {
     let yaml = p.read_file("pipelines.yaml");
     p.write_file(
         "pipelines.yaml",
-        &yaml.replace("      country: utf8\n", "      country: utf8\n    pii:\n      emial: email\n"),
+        &yaml.replace(
+            "      country: utf8\n",
+            "      country: utf8\n    pii:\n      emial: email\n",
+        ),
     );
     let out = p.run(&["lineage", "--pii"]);
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(
-        out.stderr.contains("pipelines.yaml:") && out.stderr.contains("`emial`") && out.stderr.contains("did you mean `email`"),
+        out.stderr.contains("pipelines.yaml:")
+            && out.stderr.contains("`emial`")
+            && out.stderr.contains("did you mean `email`"),
         "{}",
         out.stderr
     );
     p.write_file(
         "pipelines.yaml",
-        &yaml.replace("      country: utf8\n", "      country: utf8\n    pii:\n      email: e-mail\n"),
+        &yaml.replace(
+            "      country: utf8\n",
+            "      country: utf8\n    pii:\n      email: e-mail\n",
+        ),
     );
     let out = p.run(&["lineage", "--pii"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("unknown variant `e-mail`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown variant `e-mail`"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -247,9 +384,21 @@ fn reference_pipeline_declares_its_pii_and_passes_the_audit() {
     let out = p.run(&["lineage", "--pii"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("0 unprotected"), "{}", out.stdout);
-    assert!(out.stdout.contains("crm_contacts.email (email):"), "{}", out.stdout);
-    assert!(out.stdout.contains("dim_person.email_sha256"), "{}", out.stdout);
-    assert!(out.stdout.contains("audience_export.email_sha256"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("crm_contacts.email (email):"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("dim_person.email_sha256"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("audience_export.email_sha256"),
+        "{}",
+        out.stdout
+    );
 
     // a published model that keeps the raw e-mail of the newest CRM records
     p.write_file(

@@ -69,28 +69,49 @@ fn shop_with_tests() -> common::TestProject {
 fn unit_tests_pass_in_memory_without_any_storage() {
     let p = shop_with_tests();
     // no storage section at all, and no data: unit tests read nothing
-    let yaml = p.read_file("pipelines.yaml").replace(
-        "storage:\n  raw: ./raw\n  warehouse: ./warehouse\n",
-        "",
-    );
+    let yaml = p
+        .read_file("pipelines.yaml")
+        .replace("storage:\n  raw: ./raw\n  warehouse: ./warehouse\n", "");
     assert!(!yaml.contains("storage:\n"));
     p.write_file("pipelines.yaml", &yaml);
     let out = p.run(&["test", "--unit"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    for name in ["orders_per_customer", "only_completed_orders_earn", "the_floor_is_a_var", "one_day_of_orders"] {
-        assert!(out.stdout.contains(&format!("unit test pass  {name} (unit_tests/shop.yml:")), "{}", out.stdout);
+    for name in [
+        "orders_per_customer",
+        "only_completed_orders_earn",
+        "the_floor_is_a_var",
+        "one_day_of_orders",
+    ] {
+        assert!(
+            out.stdout
+                .contains(&format!("unit test pass  {name} (unit_tests/shop.yml:")),
+            "{}",
+            out.stdout
+        );
     }
-    assert!(out.stdout.contains("unit tests: 4 passed, 0 failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("unit tests: 4 passed, 0 failed"),
+        "{}",
+        out.stdout
+    );
     assert!(!p.path().join("warehouse").exists());
     // what needs data says what is missing
     let out = p.run(&["run", "--skip-unit"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("no storage root `warehouse`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no storage root `warehouse`"),
+        "{}",
+        out.stderr
+    );
 
     // --select picks the tests of the selected models
     let out = p.run(&["test", "--unit", "--select", "dim_customer"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("unit tests: 1 passed, 0 failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("unit tests: 1 passed, 0 failed"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -113,11 +134,22 @@ fn a_failing_unit_test_shows_rows_side_by_side() {
         text.contains(&format!("unit test FAIL  only_completed_orders_earn (unit_tests/shop.yml:{line}, model agg_daily_revenue)")),
         "{text}"
     );
-    assert!(text.contains("expected 2 rows, the model returned 1: 0 equal, 1 differing, 1 missing, 0 not expected"), "{text}");
+    assert!(
+        text.contains(
+            "expected 2 rows, the model returned 1: 0 equal, 1 differing, 1 missing, 0 not expected"
+        ),
+        "{text}"
+    );
     // the paired row marks only the differing cell, on both sides
     let pair = text.lines().find(|l| l.contains("»14.00«")).expect(&text);
-    assert!(pair.contains("»14.50«") && pair.contains("≠") && !pair.contains("»2026"), "{text}");
-    let missing = text.lines().find(|l| l.contains("2026-11-21")).expect(&text);
+    assert!(
+        pair.contains("»14.50«") && pair.contains("≠") && !pair.contains("»2026"),
+        "{text}"
+    );
+    let missing = text
+        .lines()
+        .find(|l| l.contains("2026-11-21"))
+        .expect(&text);
     assert!(missing.contains("(missing)"), "{text}");
     assert!(text.contains("unit tests: 3 passed, 1 failed"), "{text}");
 }
@@ -126,17 +158,32 @@ fn a_failing_unit_test_shows_rows_side_by_side() {
 fn run_runs_unit_tests_first_and_publishes_nothing_when_one_fails() {
     let p = shop_with_tests();
     p.write_shop_raw();
-    let broken = SHOP_TESTS.replace("{customer_id: c2, orders: 0}", "{customer_id: c2, orders: 1}");
+    let broken = SHOP_TESTS.replace(
+        "{customer_id: c2, orders: 0}",
+        "{customer_id: c2, orders: 1}",
+    );
     p.write_file("unit_tests/shop.yml", &broken);
     let out = p.run(&["run", "--date", "2026-11-21"]);
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stdout.contains("unit test FAIL  orders_per_customer"), "{}", out.stdout);
-    assert!(out.stdout.contains("nothing was run or published"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("unit test FAIL  orders_per_customer"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("nothing was run or published"),
+        "{}",
+        out.stdout
+    );
     // not one table, not even the models the failing test is not about
     for t in ["fct_orders", "dim_customer", "agg_daily_revenue"] {
-        assert!(!p.path().join("warehouse").join(t).exists(), "{t} was published");
+        assert!(
+            !p.path().join("warehouse").join(t).exists(),
+            "{t} was published"
+        );
     }
-    let results: serde_json::Value = serde_json::from_str(&p.read_file("target/run_results.json")).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&p.read_file("target/run_results.json")).unwrap();
     assert_eq!(results["success"], false);
     let statuses: Vec<&str> = results["unit_tests"]
         .as_array()
@@ -144,14 +191,26 @@ fn run_runs_unit_tests_first_and_publishes_nothing_when_one_fails() {
         .iter()
         .map(|t| t["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == "fail").count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == "pass").count(), 3, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "fail").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "pass").count(),
+        3,
+        "{statuses:?}"
+    );
     assert!(results["results"].as_array().unwrap().is_empty());
 
     // a selection that leaves the failing test's model out runs
     let out = p.run(&["run", "--date", "2026-11-21", "--select", "+fct_orders"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("unit tests: 2 passed, 0 failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("unit tests: 2 passed, 0 failed"),
+        "{}",
+        out.stdout
+    );
 
     // --skip-unit opts out
     let out = p.run(&["run", "--date", "2026-11-21", "--skip-unit"]);
@@ -214,7 +273,11 @@ fn mistakes_in_a_unit_test_are_config_errors_with_file_and_line() {
     for (test, message) in cases {
         let out = only(&p, test);
         assert_eq!(out.code, 2, "{test}\n{}", out.all());
-        assert!(out.stderr.contains(message), "{test}\nwanted: {message}\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(message),
+            "{test}\nwanted: {message}\n{}",
+            out.stderr
+        );
     }
     // two tests of one name, in two files
     p.write_file("unit_tests/a.yml", "unit_tests:\n  - name: twice\n    model: fct_orders\n    given: {stg_orders: []}\n    expect: []\n");
@@ -225,10 +288,18 @@ fn mistakes_in_a_unit_test_are_config_errors_with_file_and_line() {
     // validate checks unit tests too, without running them
     std::fs::remove_file(p.path().join("unit_tests/a.yml")).unwrap();
     p.write_shop_raw();
-    only(&p, "  - name: extra\n    model: fct_orders\n    given: {stg_orders: [], orders: []}\n    expect: []\n");
+    only(
+        &p,
+        "  - name: extra\n    model: fct_orders\n    given: {stg_orders: [], orders: []}\n    expect: []\n",
+    );
     let out = p.run(&["validate", "--date", "2026-11-21"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("given `orders`, which model `fct_orders`"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("given `orders`, which model `fct_orders`"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -238,7 +309,10 @@ fn tests_in_pipelines_yaml_and_csv_and_parquet_fixtures() {
         "unit_tests/fixtures/orders.csv",
         "order_id,order_date,amount,status\no1,2026-11-20,10.00,completed\n\"o,2\",2026-11-20,2.50,completed\no3,2026-11-20,7.00,\n",
     );
-    p.write_file("unit_tests/fixtures/expected.csv", "order_date,revenue,orders\n2026-11-20,12.50,2\n");
+    p.write_file(
+        "unit_tests/fixtures/expected.csv",
+        "order_date,revenue,orders\n2026-11-20,12.50,2\n",
+    );
     let schema = Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, false),
         Field::new("email", DataType::Utf8, true),
@@ -271,8 +345,17 @@ fn tests_in_pipelines_yaml_and_csv_and_parquet_fixtures() {
     p.write_file("pipelines.yaml", &yaml);
     let out = p.run(&["test", "--unit"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("unit tests: 3 passed, 0 failed"), "{}", out.stdout);
-    assert!(out.stdout.contains("in_the_project_file (pipelines.yaml:") || out.stdout.contains("in_the_project_file ("), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("unit tests: 3 passed, 0 failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("in_the_project_file (pipelines.yaml:")
+            || out.stdout.contains("in_the_project_file ("),
+        "{}",
+        out.stdout
+    );
 
     // a CSV value that does not fit is pinned to its line
     p.write_file(
@@ -281,7 +364,12 @@ fn tests_in_pipelines_yaml_and_csv_and_parquet_fixtures() {
     );
     let out = p.run(&["test", "--unit"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("orders.csv: line 2: column `amount` is `decimal(12,2)`"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("orders.csv: line 2: column `amount` is `decimal(12,2)`"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -300,6 +388,10 @@ fn reference_pipeline_business_rules_pass() {
         "heuristic_models_on_a_journey",
         "roi_ratios_with_zero_denominators",
     ] {
-        assert!(out.stdout.contains(&format!("unit test pass  {name} (")), "{name}\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!("unit test pass  {name} (")),
+            "{name}\n{}",
+            out.stdout
+        );
     }
 }

@@ -150,7 +150,11 @@ pub(super) async fn lineage(dir: &Path, a: &LineageArgs) -> Result<u8> {
             other => {
                 return Err(Error::Usage(format!(
                     "--pii prints text only, not {}",
-                    if other == LineageFormat::Dot { "dot" } else { "mermaid" }
+                    if other == LineageFormat::Dot {
+                        "dot"
+                    } else {
+                        "mermaid"
+                    }
                 )));
             }
         }

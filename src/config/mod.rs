@@ -281,8 +281,7 @@ impl Config {
             )
         })?;
         let mut config = Config::parse(project_dir, file, text)?;
-        let from_files =
-            unit_tests::load(project_dir, &config.unit_test_paths, &config.vars)?;
+        let from_files = unit_tests::load(project_dir, &config.unit_test_paths, &config.vars)?;
         for t in from_files {
             if let Some(first) = config.unit_tests.iter().find(|o| o.name == t.name) {
                 return Err(Error::config(
@@ -447,7 +446,7 @@ impl Validator<'_> {
                 }
             };
             let as_of = self.as_of(&name, src.as_of, &partitions)?;
-            for (col, _) in &src.pii {
+            for col in src.pii.keys() {
                 let known = schema
                     .as_ref()
                     .is_none_or(|s| s.iter().any(|c| &c.name == col))

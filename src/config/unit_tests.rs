@@ -155,16 +155,15 @@ pub fn validate(
         if let Some(other) = out.iter().find(|o| o.name == t.name) {
             return Err(err(
                 line,
-                format!("a second test of this name (the first is at {})", other.location()),
+                format!(
+                    "a second test of this name (the first is at {})",
+                    other.location()
+                ),
             ));
         }
         let from = line.unwrap_or(1);
         let sub = |path: &[&str]| -> Option<usize> {
-            let rest: String = text
-                .lines()
-                .skip(from - 1)
-                .collect::<Vec<_>>()
-                .join("\n");
+            let rest: String = text.lines().skip(from - 1).collect::<Vec<_>>().join("\n");
             locate(&rest, path).map(|l| l + from - 1)
         };
         let mut test_vars = BTreeMap::new();
@@ -201,7 +200,10 @@ pub fn validate(
             match v {
                 None => Ok(None),
                 Some(s) => parse_date(s.trim()).map(Some).ok_or_else(|| {
-                    err(sub(&[key]), format!("{key} `{s}` is not a date (YYYY-MM-DD)"))
+                    err(
+                        sub(&[key]),
+                        format!("{key} `{s}` is not a date (YYYY-MM-DD)"),
+                    )
                 }),
             }
         };
@@ -225,7 +227,8 @@ pub fn validate(
             });
         }
         let expect_line = sub(&["expect"]);
-        let expect = rows_of(t.expect, dir).map_err(|m| err(expect_line, format!("expect: {m}")))?;
+        let expect =
+            rows_of(t.expect, dir).map_err(|m| err(expect_line, format!("expect: {m}")))?;
         out.push(UnitTestSpec {
             name: t.name,
             model: t.model,
@@ -248,7 +251,9 @@ pub fn validate(
 fn coerce(declared: &VarValue, value: VarValue) -> Option<VarValue> {
     match (declared, value) {
         (VarValue::Float(_), VarValue::Int(i)) => Some(VarValue::Float(i as f64)),
-        (VarValue::Str(_), VarValue::Date(d)) => Some(VarValue::Str(d.format("%Y-%m-%d").to_string())),
+        (VarValue::Str(_), VarValue::Date(d)) => {
+            Some(VarValue::Str(d.format("%Y-%m-%d").to_string()))
+        }
         (d, v) if std::mem::discriminant(d) == std::mem::discriminant(&v) => Some(v),
         _ => None,
     }
@@ -262,10 +267,7 @@ fn rows_of(raw: RawRows, dir: &Path) -> std::result::Result<Rows, String> {
                 serde_json::Value::Object(map) => out.push(map),
                 serde_json::Value::Null => out.push(serde_json::Map::new()),
                 _ => {
-                    return Err(format!(
-                        "row {} is not a {{column: value}} map",
-                        i + 1
-                    ));
+                    return Err(format!("row {} is not a {{column: value}} map", i + 1));
                 }
             }
         }
@@ -360,12 +362,18 @@ pub fn load(
         let text = std::fs::read_to_string(&f)
             .map_err(|e| Error::config(&f, None, format!("cannot read: {e}")))?;
         let rel = f.strip_prefix(project_dir).unwrap_or(&f).to_path_buf();
-        let raw: RawUnitTestFile = serde_norway::from_str(&text).map_err(|e| {
-            Error::config(&rel, e.location().map(|l| l.line()), e.to_string())
-        })?;
+        let raw: RawUnitTestFile = serde_norway::from_str(&text)
+            .map_err(|e| Error::config(&rel, e.location().map(|l| l.line()), e.to_string()))?;
         // Fixture paths are relative to the file; messages name it relative to the project.
         let dir = f.parent().unwrap_or(project_dir);
-        out.extend(validate(&rel, dir, &text, raw.unit_tests, vars, &["unit_tests"])?);
+        out.extend(validate(
+            &rel,
+            dir,
+            &text,
+            raw.unit_tests,
+            vars,
+            &["unit_tests"],
+        )?);
     }
     Ok(out)
 }

@@ -104,10 +104,7 @@ pub fn audit(project: &Project, lineage: &Lineage, published: &BTreeSet<String>)
             while let Some((at, protection, path)) = queue.pop_front() {
                 for (reader, flow_protection) in readers.get(&at).into_iter().flatten() {
                     let allowed = allowance(project, reader);
-                    let p = protection
-                        .clone()
-                        .or(flow_protection.clone())
-                        .or(allowed);
+                    let p = protection.clone().or(flow_protection.clone()).or(allowed);
                     if !seen.insert((reader.clone(), p.is_some())) {
                         continue;
                     }
@@ -129,18 +126,24 @@ pub fn audit(project: &Project, lineage: &Lineage, published: &BTreeSet<String>)
     }
     // One finding per published column, source and protection state: unprotected first.
     findings.sort_by(|a, b| {
-        (a.protected_by.is_some(), &a.column, &a.source)
-            .cmp(&(b.protected_by.is_some(), &b.column, &b.source))
+        (a.protected_by.is_some(), &a.column, &a.source).cmp(&(
+            b.protected_by.is_some(),
+            &b.column,
+            &b.source,
+        ))
     });
     Ok(Audit { declared, findings })
 }
 
 fn allowance(project: &Project, c: &ColumnId) -> Option<Protection> {
     let m = project.graph.models.get(&c.table)?;
-    m.settings.allow_pii.get(&c.column).map(|reason| Protection {
-        kind: ProtectionKind::Allowed,
-        by: reason.clone(),
-    })
+    m.settings
+        .allow_pii
+        .get(&c.column)
+        .map(|reason| Protection {
+            kind: ProtectionKind::Allowed,
+            by: reason.clone(),
+        })
 }
 
 /// An `allow_pii` on a column the model does not return is a typo that would let a leak pass.

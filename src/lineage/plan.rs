@@ -26,9 +26,7 @@ use datafusion::logical_expr::expr::{
     AggregateFunction, Exists, InSubquery, SetComparison, WindowFunction,
 };
 use datafusion::logical_expr::utils::grouping_set_to_exprlist;
-use datafusion::logical_expr::{
-    Distinct, Expr, ExprSchemable, LogicalPlan, Operator, Subquery,
-};
+use datafusion::logical_expr::{Distinct, Expr, ExprSchemable, LogicalPlan, Operator, Subquery};
 
 use super::{How, Protection, ProtectionKind};
 
@@ -119,7 +117,11 @@ fn add(out: &mut Deps, origin: Origin, flow: Flow, functions: impl IntoIterator<
     } else {
         flow
     };
-    let fs = out.entry(origin).or_default().entry(flow.clone()).or_default();
+    let fs = out
+        .entry(origin)
+        .or_default()
+        .entry(flow.clone())
+        .or_default();
     if flow.how != How::Filter {
         fs.extend(functions);
     }
@@ -138,7 +140,10 @@ fn compose(out: &mut Deps, deps: &Deps, path: &Path) {
                 out,
                 origin.clone(),
                 composed,
-                functions.iter().cloned().chain(path.functions.iter().cloned()),
+                functions
+                    .iter()
+                    .cloned()
+                    .chain(path.functions.iter().cloned()),
             );
         }
     }
@@ -281,22 +286,16 @@ impl Walker<'_> {
                     self.expr(filter, &scope, outer, &Path::filter(), &mut rows);
                 }
                 let cols = match j.join_type {
-                    JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => both.clone(),
+                    JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => {
+                        both.clone()
+                    }
                     JoinType::LeftSemi | JoinType::LeftAnti => left.cols.clone(),
                     JoinType::RightSemi | JoinType::RightAnti => right.cols.clone(),
                     // the mark column says whether a match exists: a row dependency only
-                    JoinType::LeftMark => left
-                        .cols
-                        .iter()
-                        .cloned()
-                        .chain([Deps::new()])
-                        .collect(),
-                    JoinType::RightMark => right
-                        .cols
-                        .iter()
-                        .cloned()
-                        .chain([Deps::new()])
-                        .collect(),
+                    JoinType::LeftMark => left.cols.iter().cloned().chain([Deps::new()]).collect(),
+                    JoinType::RightMark => {
+                        right.cols.iter().cloned().chain([Deps::new()]).collect()
+                    }
                 };
                 Node {
                     cols: fit(cols, j.schema.fields().len(), &both),
@@ -417,7 +416,11 @@ impl Walker<'_> {
                         let d = input.cols.get(*i).cloned().unwrap_or_default();
                         if unnested.contains(i) {
                             let mut out = Deps::new();
-                            compose(&mut out, &d, &Path::root().through(How::Transform, "unnest"));
+                            compose(
+                                &mut out,
+                                &d,
+                                &Path::root().through(How::Transform, "unnest"),
+                            );
                             out
                         } else {
                             d
@@ -498,7 +501,11 @@ impl Walker<'_> {
                 for input in other.inputs() {
                     let n = self.plan(input, outer);
                     for d in &n.cols {
-                        compose(&mut all, d, &Path::root().through(How::Transform, "plan node"));
+                        compose(
+                            &mut all,
+                            d,
+                            &Path::root().through(How::Transform, "plan node"),
+                        );
                     }
                     merge(&mut rows, &n.rows);
                 }
@@ -523,8 +530,10 @@ impl Walker<'_> {
     fn expr(&mut self, e: &Expr, scope: &Scope, outer: &[&Scope], path: &Path, out: &mut Deps) {
         // A node that answers true or false carries no value of its inputs (`email is not
         // null`, `regexp_like(email, …)`, `a.birth_date = b.birth_date`).
-        let path = &if !matches!(e, Expr::Column(_) | Expr::Alias(_) | Expr::OuterReferenceColumn(..))
-            && is_boolean(e, scope.schema)
+        let path = &if !matches!(
+            e,
+            Expr::Column(_) | Expr::Alias(_) | Expr::OuterReferenceColumn(..)
+        ) && is_boolean(e, scope.schema)
         {
             path.clone()
                 .through(How::Transform, &node_name(e))
@@ -546,12 +555,20 @@ impl Walker<'_> {
                 self.expr(&b.left, scope, outer, &p, out);
                 self.expr(&b.right, scope, outer, &p, out);
             }
-            Expr::Cast(c) => {
-                self.expr(&c.expr, scope, outer, &path.through(How::Transform, "cast"), out)
-            }
-            Expr::TryCast(c) => {
-                self.expr(&c.expr, scope, outer, &path.through(How::Transform, "try_cast"), out)
-            }
+            Expr::Cast(c) => self.expr(
+                &c.expr,
+                scope,
+                outer,
+                &path.through(How::Transform, "cast"),
+                out,
+            ),
+            Expr::TryCast(c) => self.expr(
+                &c.expr,
+                scope,
+                outer,
+                &path.through(How::Transform, "try_cast"),
+                out,
+            ),
             Expr::ScalarFunction(f) => {
                 let name = f.func.name();
                 let mut p = path.through(How::Transform, name);
@@ -709,7 +726,11 @@ fn fit(mut cols: Vec<Deps>, width: usize, fallback: &[Deps]) -> Vec<Deps> {
     if cols.len() != width {
         let mut all = Deps::new();
         for d in fallback {
-            compose(&mut all, d, &Path::root().through(How::Transform, "unresolved"));
+            compose(
+                &mut all,
+                d,
+                &Path::root().through(How::Transform, "unresolved"),
+            );
         }
         cols.resize(width, all);
     }
@@ -840,10 +861,19 @@ mod tests {
         .await;
         let name = of(&cols, "name");
         assert!(name.contains(&"u.name passthrough".to_string()), "{name:?}");
-        assert!(name.contains(&"t.id filter".to_string()) && name.contains(&"u.id filter".to_string()), "{name:?}");
+        assert!(
+            name.contains(&"t.id filter".to_string()) && name.contains(&"u.id filter".to_string()),
+            "{name:?}"
+        );
         let total = of(&cols, "total");
-        assert!(total.contains(&"t.amount aggregate".to_string()), "{total:?}");
-        assert!(total.contains(&"u.name filter".to_string()), "group key: {total:?}");
+        assert!(
+            total.contains(&"t.amount aggregate".to_string()),
+            "{total:?}"
+        );
+        assert!(
+            total.contains(&"u.name filter".to_string()),
+            "group key: {total:?}"
+        );
         assert!(of(&cols, "n").contains(&"t.id aggregate [Aggregate count]".to_string()));
         // max returns one of its inputs: no protection
         assert!(of(&cols, "top").contains(&"u.name aggregate".to_string()));
@@ -861,13 +891,28 @@ mod tests {
         .await;
         assert_eq!(of(&cols, "h"), ["t.email transform [Hash sha256_hex]"]);
         let mixed = of(&cols, "mixed");
-        assert!(mixed.contains(&"t.email transform [Hash sha256_hex]".to_string()), "{mixed:?}");
-        assert!(mixed.contains(&"t.email transform".to_string()), "{mixed:?}");
-        assert_eq!(of(&cols, "has_email"), ["t.email transform [Predicate is not null]"]);
+        assert!(
+            mixed.contains(&"t.email transform [Hash sha256_hex]".to_string()),
+            "{mixed:?}"
+        );
+        assert!(
+            mixed.contains(&"t.email transform".to_string()),
+            "{mixed:?}"
+        );
+        assert_eq!(
+            of(&cols, "has_email"),
+            ["t.email transform [Predicate is not null]"]
+        );
         assert_eq!(of(&cols, "kind"), ["t.email transform [Predicate like]"]);
         let maybe = of(&cols, "maybe");
-        assert!(maybe.contains(&"t.email transform".to_string()), "{maybe:?}");
-        assert!(maybe.contains(&"t.amount transform [Predicate >]".to_string()), "{maybe:?}");
+        assert!(
+            maybe.contains(&"t.email transform".to_string()),
+            "{maybe:?}"
+        );
+        assert!(
+            maybe.contains(&"t.amount transform [Predicate >]".to_string()),
+            "{maybe:?}"
+        );
     }
 
     #[tokio::test]
@@ -881,18 +926,38 @@ mod tests {
         )
         .await;
         let id = of(&cols, "id");
-        assert!(id.contains(&"t.id passthrough".to_string()) && id.contains(&"u.id passthrough".to_string()), "{id:?}");
-        assert!(id.contains(&"t.amount filter".to_string()), "subquery filter: {id:?}");
+        assert!(
+            id.contains(&"t.id passthrough".to_string())
+                && id.contains(&"u.id passthrough".to_string()),
+            "{id:?}"
+        );
+        assert!(
+            id.contains(&"t.amount filter".to_string()),
+            "subquery filter: {id:?}"
+        );
         let rn = of(&cols, "rn");
-        assert!(rn.contains(&"t.email filter".to_string()) && !rn.iter().any(|d| d.starts_with("t.email aggregate")), "{rn:?}");
+        assert!(
+            rn.contains(&"t.email filter".to_string())
+                && !rn.iter().any(|d| d.starts_with("t.email aggregate")),
+            "{rn:?}"
+        );
         let fe = of(&cols, "first_email");
-        assert!(fe.contains(&"t.email aggregate".to_string()) && fe.contains(&"u.name passthrough".to_string()), "{fe:?}");
+        assert!(
+            fe.contains(&"t.email aggregate".to_string())
+                && fe.contains(&"u.name passthrough".to_string()),
+            "{fe:?}"
+        );
 
         let cols = lineage("select id, unnest(make_array(email, name)) as v from (select t.id, t.email, u.name from t join u on t.id = u.id)").await;
         let v = of(&cols, "v");
-        assert!(v.contains(&"t.email transform".to_string()) && v.contains(&"u.name transform".to_string()), "{v:?}");
+        assert!(
+            v.contains(&"t.email transform".to_string())
+                && v.contains(&"u.name transform".to_string()),
+            "{v:?}"
+        );
 
-        let cols = lineage("select id, (select max(name) from u where u.id = t.id) as n from t").await;
+        let cols =
+            lineage("select id, (select max(name) from u where u.id = t.id) as n from t").await;
         let n = of(&cols, "n");
         assert!(n.contains(&"u.name aggregate".to_string()), "{n:?}");
         assert!(n.contains(&"t.id filter".to_string()), "correlated: {n:?}");

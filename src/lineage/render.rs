@@ -42,7 +42,9 @@ pub fn text(lineage: &Lineage, id: &ColumnId) -> String {
 }
 
 /// Dependencies grouped by the column they name, derived-from columns first.
-fn grouped<'a>(deps: impl Iterator<Item = (ColumnId, &'a Dependency)>) -> Vec<(ColumnId, Vec<&'a Dependency>)> {
+fn grouped<'a>(
+    deps: impl Iterator<Item = (ColumnId, &'a Dependency)>,
+) -> Vec<(ColumnId, Vec<&'a Dependency>)> {
     let mut groups: Vec<(ColumnId, Vec<&Dependency>)> = Vec::new();
     for (c, d) in deps {
         match groups.iter_mut().find(|(g, _)| *g == c) {
@@ -172,11 +174,7 @@ pub fn dot(lineage: &Lineage, id: &ColumnId) -> String {
     let edges = edges(lineage, id);
     let _ = writeln!(out, "  \"{id}\" [penwidth=3];");
     for (a, b, d) in &edges {
-        let style = if d.derives() {
-            ""
-        } else {
-            ", style=dashed"
-        };
+        let style = if d.derives() { "" } else { ", style=dashed" };
         let _ = writeln!(
             out,
             "  \"{a}\" -> \"{b}\" [label=\"{}\"{style}];",

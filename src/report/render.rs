@@ -36,7 +36,9 @@ pub fn run_summary(r: &RunReport) -> String {
             s.push('\n');
         } else {
             s.push_str(&unit.render());
-            s.push_str("nothing was run or published: a unit test failed (`--skip-unit` runs anyway)\n");
+            s.push_str(
+                "nothing was run or published: a unit test failed (`--skip-unit` runs anyway)\n",
+            );
         }
     }
     let width = r

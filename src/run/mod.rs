@@ -443,7 +443,8 @@ pub async fn run(
         LeaseOptions::from_execution(&project.config.execution),
     )
     .await?;
-    let outcome = match run_leased(project.clone(), selected, threads, started, lease.check()).await {
+    let outcome = match run_leased(project.clone(), selected, threads, started, lease.check()).await
+    {
         Ok(mut report) => {
             report.unit_tests = unit_tests;
             crate::report::artifacts::write_run_results(&project, &report).map(|_| report)

@@ -140,9 +140,14 @@ pub fn render(
 ) -> String {
     let mark = |s: &str| format!("»{s}«");
     // (status, left cells, right cells)
-    let mut lines: Vec<(&str, Option<Vec<String>>, Option<Vec<String>>)> = Vec::new();
+    type Line<'a> = (&'a str, Option<Vec<String>>, Option<Vec<String>>);
+    let mut lines: Vec<Line> = Vec::new();
     for (i, j) in c.matched.iter().take(MAX_ROWS) {
-        lines.push(("=", Some(expected[*i].text.clone()), Some(actual[*j].text.clone())));
+        lines.push((
+            "=",
+            Some(expected[*i].text.clone()),
+            Some(actual[*j].text.clone()),
+        ));
     }
     for (i, j) in c.differing.iter().take(MAX_ROWS) {
         match j {
@@ -184,7 +189,10 @@ pub fn render(
                 .map(|(c, w)| pad(c, *w))
                 .collect::<Vec<_>>()
                 .join(" | "),
-            None => pad(empty, widths.iter().sum::<usize>() + 3 * widths.len().saturating_sub(1)),
+            None => pad(
+                empty,
+                widths.iter().sum::<usize>() + 3 * widths.len().saturating_sub(1),
+            ),
         }
     };
     let header: Vec<String> = columns.to_vec();
@@ -260,7 +268,11 @@ mod tests {
     fn floats_within_tolerance_and_nulls_equal() {
         assert!(cell_eq(&f(0.1 + 0.2), &f(0.3), 1e-9));
         assert!(!cell_eq(&f(0.31), &f(0.3), 1e-9));
-        assert!(cell_eq(&ScalarValue::Float64(None), &ScalarValue::Float64(None), 0.0));
+        assert!(cell_eq(
+            &ScalarValue::Float64(None),
+            &ScalarValue::Float64(None),
+            0.0
+        ));
         assert!(!cell_eq(&ScalarValue::Float64(None), &f(0.0), 1.0));
         assert!(cell_eq(&f(f64::NAN), &f(f64::NAN), 0.0));
     }
@@ -268,16 +280,30 @@ mod tests {
     #[test]
     fn failures_pair_rows_and_mark_differing_cells() {
         let cols = vec!["id".to_string(), "credit".to_string()];
-        let e = vec![row(&[s("a"), f(1.0)]), row(&[s("b"), f(0.5)]), row(&[s("c"), f(1.0)])];
-        let a = vec![row(&[s("a"), f(1.0)]), row(&[s("b"), f(0.25)]), row(&[s("d"), f(2.0)])];
+        let e = vec![
+            row(&[s("a"), f(1.0)]),
+            row(&[s("b"), f(0.5)]),
+            row(&[s("c"), f(1.0)]),
+        ];
+        let a = vec![
+            row(&[s("a"), f(1.0)]),
+            row(&[s("b"), f(0.25)]),
+            row(&[s("d"), f(2.0)]),
+        ];
         let c = compare(&e, &a, 1e-9);
         assert_eq!(c.matched, vec![(0, 0)]);
         assert_eq!(c.differing, vec![(1, Some(1)), (2, None)]);
         assert_eq!(c.unexpected, vec![2]);
         let text = render(&cols, &e, &a, &c, 1e-9);
         assert!(text.contains("»0.5«") && text.contains("»0.25«"), "{text}");
-        assert!(text.contains("(missing)") && text.contains("(not expected)"), "{text}");
+        assert!(
+            text.contains("(missing)") && text.contains("(not expected)"),
+            "{text}"
+        );
         let b_line = text.lines().find(|l| l.contains("»0.5«")).unwrap();
-        assert!(b_line.trim_start().starts_with('≠') && !b_line.contains("»b«"), "{text}");
+        assert!(
+            b_line.trim_start().starts_with('≠') && !b_line.contains("»b«"),
+            "{text}"
+        );
     }
 }

@@ -154,7 +154,11 @@ pub async fn prepare(project: &Project, selected: &BTreeSet<String>) -> Result<V
     let mut out = Vec::new();
     for t in tests {
         let err = |line: Option<usize>, msg: String| {
-            Error::config(&t.file, line.or(t.line), format!("unit test `{}`: {msg}", t.name))
+            Error::config(
+                &t.file,
+                line.or(t.line),
+                format!("unit test `{}`: {msg}", t.name),
+            )
         };
         let mut inputs = Vec::new();
         for gv in &t.given {
@@ -215,7 +219,11 @@ fn check_inputs(project: &Project, t: &UnitTestSpec) -> Result<()> {
                 "unit test `{}`: model `{}` reads {}, which the test does not give; add `given: {{{}: []}}` for an empty input",
                 t.name,
                 t.model,
-                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 missing[0]
             ),
         ));
@@ -274,7 +282,13 @@ fn render_sql(project: &Project, t: &UnitTestSpec) -> Result<String> {
             ))
             .unwrap_or(run_date)
     });
-    let mut ctx = template_context(&vars, run_date, window_start, "unit-test", project.started_at);
+    let mut ctx = template_context(
+        &vars,
+        run_date,
+        window_start,
+        "unit-test",
+        project.started_at,
+    );
     // As a nightly run has it: a full-history model reads all history unless the test says
     // otherwise.
     if model.full_history() && t.window_start.is_none() {
@@ -380,10 +394,7 @@ impl PreparedTest {
             .map_err(|e| format!("model `{}` failed on the given rows: {e}", t.model))?;
         // The batches' own types: DataFusion's plan can announce a decimal's precision
         // differently from what execution produces, and cells compare by type.
-        let output = batches
-            .first()
-            .map(|b| b.schema())
-            .unwrap_or(planned);
+        let output = batches.first().map(|b| b.schema()).unwrap_or(planned);
         let actual =
             arrow::compute::concat_batches(&output, &batches).map_err(|e| e.to_string())?;
         let (columns, expected) = self.expected(&output).await.map_err(|e| e.to_string())?;
@@ -402,7 +413,13 @@ impl PreparedTest {
             c.differing.len() - paired,
             c.unexpected.len()
         );
-        msg.push_str(&diff::render(&columns, &exp_rows, &act_rows, &c, t.tolerance));
+        msg.push_str(&diff::render(
+            &columns,
+            &exp_rows,
+            &act_rows,
+            &c,
+            t.tolerance,
+        ));
         Ok(Some(msg))
     }
 }

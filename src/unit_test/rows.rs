@@ -382,9 +382,15 @@ mod tests {
     fn inline_errors_name_row_and_column() {
         let s = nullable(&schema());
         let e = inline(&rows(r#"[{"id": "a"}, {"id": "b", "n": "many"}]"#), &s).unwrap_err();
-        assert!(e.contains("row 2") && e.contains("`n`") && e.contains("int64"), "{e}");
+        assert!(
+            e.contains("row 2") && e.contains("`n`") && e.contains("int64"),
+            "{e}"
+        );
         let e = inline(&rows(r#"[{"idd": "a"}]"#), &s).unwrap_err();
-        assert!(e.contains("no column `idd`") && e.contains("did you mean `id`"), "{e}");
+        assert!(
+            e.contains("no column `idd`") && e.contains("did you mean `id`"),
+            "{e}"
+        );
         let e = inline(&rows(r#"[{"d": "21/11/2026"}]"#), &s).unwrap_err();
         assert!(e.contains("`d`") && e.contains("date"), "{e}");
     }
@@ -392,11 +398,7 @@ mod tests {
     #[test]
     fn csv_fields_are_cast_and_empty_is_null() {
         let s = nullable(&schema());
-        let b = csv(
-            "id,n,amount\na,1,2.50\n\"b, quoted\",,\n",
-            &s,
-        )
-        .unwrap();
+        let b = csv("id,n,amount\na,1,2.50\n\"b, quoted\",,\n", &s).unwrap();
         assert_eq!(b.num_rows(), 2);
         assert_eq!(b.column(0).as_string::<i32>().value(1), "b, quoted");
         assert!(b.column(1).is_null(1));
