@@ -419,14 +419,9 @@ pub fn listing_options(
         .with_table_partition_cols(partitions)
 }
 
-/// An optional source with no files yet: an empty table of its declared columns (partition
-/// columns last, as a listing table would put them).
-fn register_empty(
-    ctx: &SessionContext,
-    spec: &SourceSpec,
-    declared: &[DeclaredColumn],
-    url: Url,
-) -> Result<SourceInfo> {
+/// The columns a query sees for a source of declared schema: the declared columns, then the
+/// partition columns not declared among them (as a listing table puts them).
+pub fn schema_of_declared(spec: &SourceSpec, declared: &[DeclaredColumn]) -> SchemaRef {
     let mut fields: Vec<Field> = declared
         .iter()
         .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
@@ -436,7 +431,18 @@ fn register_empty(
             fields.push(Field::new(name, ty.clone(), true));
         }
     }
-    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    Arc::new(Schema::new(fields))
+}
+
+/// An optional source with no files yet: an empty table of its declared columns (partition
+/// columns last, as a listing table would put them).
+fn register_empty(
+    ctx: &SessionContext,
+    spec: &SourceSpec,
+    declared: &[DeclaredColumn],
+    url: Url,
+) -> Result<SourceInfo> {
+    let schema = schema_of_declared(spec, declared);
     let table = MemTable::try_new(schema.clone(), vec![vec![]])?;
     ctx.deregister_table(spec.name.as_str())?;
     ctx.register_table(spec.name.as_str(), Arc::new(table))?;

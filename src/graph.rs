@@ -362,6 +362,12 @@ impl Graph {
 }
 
 /// Reads, renders and parses one SQL file; returns the SQL and the tables it reads.
+/// A model's SQL rendered with another template context (a unit test's vars and dates).
+pub fn render_model(config: &Config, model: &Model, ctx: &TemplateContext) -> Result<String> {
+    let path = config.project_dir.join(&model.path);
+    Ok(parse_sql_file(&path, &model.path, ctx)?.0)
+}
+
 fn parse_sql_file(path: &Path, rel: &str, ctx: &TemplateContext) -> Result<(String, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config(path, None, format!("cannot read: {e}")))?;

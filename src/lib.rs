@@ -7,7 +7,9 @@
 //! (with `run::lease` keeping one run at a time writing a warehouse and `run::datatest` checking
 //! each table), `publish` makes tables visible atomically, `report` writes the artifacts and what
 //! commands print, `functions` holds the UDFs, `generator` writes realistic raw exports and
-//! `eval` scores outputs against their truth.
+//! `eval` scores outputs against their truth. `lineage` traces every column to the upstream
+//! columns it comes from (and `lineage::pii` follows personal data through it); `unit_test`
+//! runs models on hand-made rows in memory.
 
 pub mod catalog;
 pub mod cli;
@@ -17,6 +19,7 @@ pub mod eval;
 pub mod functions;
 pub mod generator;
 pub mod graph;
+pub mod lineage;
 pub mod progress;
 pub mod project;
 pub mod publish;
@@ -25,5 +28,6 @@ pub mod run;
 pub mod session;
 pub mod storage;
 pub mod template;
+pub mod unit_test;
 
 pub use error::{Error, Result};

@@ -35,6 +35,8 @@ pub struct Project {
     pub window_start: NaiveDate,
     /// `run --full-refresh`: rebuild windowed models from all history instead of their window.
     pub full_refresh: bool,
+    /// `run --skip-unit`: do not run the selected models' unit tests first.
+    pub skip_unit: bool,
     pub started_at: DateTime<Utc>,
     pub storage_overrides: Vec<(String, String)>,
 }
@@ -90,6 +92,7 @@ impl Project {
             run_date,
             window_start,
             full_refresh: false,
+            skip_unit: false,
             started_at,
             storage_overrides: opts.storage.clone(),
         })

@@ -1,11 +1,13 @@
 //! Command-line interface: argument definitions (clap) and one function per command. Each
 //! command returns the exit code it wants; errors carry theirs ([`crate::Error::exit_code`]).
 //! The commands' bodies live in one file per family: [`run`] (nights and backfills), [`inspect`]
-//! (compile, validate, list, show, lineage, functions) and [`generate`] (generate, eval).
+//! (compile, validate, list, show, lineage, functions), [`unit`] (test: data and unit tests) and
+//! [`generate`] (generate, eval).
 
 mod generate;
 mod inspect;
 mod run;
+mod unit;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -16,7 +18,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::error::{Error, Result};
 use crate::progress::LogFormat;
 use crate::project::{Project, ProjectOptions};
-use crate::run as runner;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,8 +52,9 @@ impl Cli {
 pub enum Command {
     /// Run the selected models: build, test, publish.
     Run(RunArgs),
-    /// Run the data tests of the selected models against their published tables.
-    Test(SelectCmd),
+    /// Run the data tests of the selected models against their published tables, or (--unit)
+    /// their unit tests, in memory.
+    Test(TestArgs),
     /// Print each selected model's resolved SQL and output schema, without running it.
     Compile(SelectCmd),
     /// Check configuration, SQL, references and schemas against the sources; write nothing.
@@ -61,7 +63,7 @@ pub enum Command {
     Show(ShowArgs),
     /// List models with their materialization and dependencies.
     List(ListArgs),
-    /// Print the model graph as Mermaid or DOT.
+    /// Print the model graph, a column's lineage (--column) or the PII audit (--pii).
     Lineage(LineageArgs),
     /// Write realistic raw exports (and their ground truth) to a folder or bucket.
     Generate(GenerateArgs),
@@ -172,11 +174,26 @@ pub struct SelectCmd {
 }
 
 #[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Run the selected models' unit tests (in memory, on their fixture rows; no storage is
+    /// read) instead of the data tests.
+    #[arg(long)]
+    pub unit: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Do not run the selected models' unit tests first.
+    #[arg(long)]
+    pub skip_unit: bool,
     /// Models run at once (default: execution.threads, else the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -232,8 +249,9 @@ pub struct ListArgs {
     pub output: OutputFormat,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LineageFormat {
+    Text,
     Mermaid,
     Dot,
 }
@@ -242,8 +260,19 @@ pub enum LineageFormat {
 pub struct LineageArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    #[arg(long, value_enum, default_value_t = LineageFormat::Mermaid)]
-    pub format: LineageFormat,
+    /// Default: mermaid for the model graph, text for --column and --pii.
+    #[arg(long, value_enum)]
+    pub format: Option<LineageFormat>,
+    /// One column's lineage: what it is derived from (upstream) and what reads it (downstream).
+    #[arg(long, value_name = "MODEL.COLUMN", conflicts_with = "pii")]
+    pub column: Option<String>,
+    /// The PII audit: every published column derived from a source column declared `pii:`,
+    /// with what protects it; exit code 2 when one is unprotected.
+    #[arg(long)]
+    pub pii: bool,
+    /// `--storage NAME=URL`, for sources without a declared schema (their files are read).
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 fn duration(s: &str) -> std::result::Result<std::time::Duration, String> {
@@ -306,18 +335,12 @@ pub async fn execute(cli: Cli) -> Result<u8> {
     let dir = cli.project_dir.clone();
     match cli.command {
         Command::Run(a) => run::run(&dir, &a).await,
-        Command::Test(a) => {
-            let project = open(&dir, &a.project)?;
-            let selected = selection(&project, &a.select)?;
-            let report = runner::test(&project, &selected).await?;
-            print!("{}", crate::report::render::run_summary(&report));
-            Ok(report.exit_code())
-        }
+        Command::Test(a) => unit::test(&dir, &a).await,
         Command::Compile(a) => inspect::compile(&dir, &a).await,
         Command::Validate(a) => inspect::validate(&dir, &a).await,
         Command::List(a) => inspect::list(&dir, &a),
         Command::Show(a) => inspect::show(&dir, &a).await,
-        Command::Lineage(a) => inspect::lineage(&dir, &a),
+        Command::Lineage(a) => inspect::lineage(&dir, &a).await,
         Command::Functions(a) => inspect::functions(&a),
         Command::Generate(a) => generate::generate(a).await,
         Command::Eval(a) => generate::eval(a).await,

@@ -41,6 +41,8 @@ pub(super) async fn run(dir: &std::path::Path, a: &RunArgs) -> Result<u8> {
         }
         // A backfill rebuilds once, then its later nights build on that as nightly runs do.
         project.full_refresh = a.full_refresh && i == 0;
+        // Unit tests check SQL, not data: once before the first night is enough.
+        project.skip_unit = a.skip_unit || i > 0;
         let selected = selection(&project, &a.select)?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -8,6 +8,7 @@
 pub mod datatype;
 pub mod raw;
 pub mod tests;
+pub mod unit_tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 
 use crate::error::{Error, Result};
-pub use raw::{Joins, Materialization, TableFormat};
+pub use raw::{Joins, Materialization, PiiKind, TableFormat};
 pub use tests::{Severity, TestKind, TestSpec};
 
 /// The file name looked up in the project directory.
@@ -40,6 +41,11 @@ pub struct Config {
     pub pipelines: BTreeMap<String, Pipeline>,
     pub vars: BTreeMap<String, VarValue>,
     pub execution: Execution,
+    /// Folders searched for unit test files (`unit_tests/` by default).
+    pub unit_test_paths: Vec<String>,
+    /// Unit tests declared in `pipelines.yaml` itself; those of `unit_test_paths` are read by
+    /// [`unit_tests::load`].
+    pub unit_tests: Vec<unit_tests::UnitTestSpec>,
     text: String,
 }
 
@@ -76,6 +82,8 @@ pub struct SourceSpec {
     /// files of partitions on or before its run date, so a backfill of night D sees the world
     /// as it was on D. `None`: every file is read.
     pub as_of: Option<String>,
+    /// Columns declared personal data, for the PII audit.
+    pub pii: BTreeMap<String, PiiKind>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +101,8 @@ pub struct ModelSettings {
     pub tags: Vec<String>,
     pub enabled: bool,
     pub columns: BTreeMap<String, Option<String>>,
+    /// Columns declared free of personal data (`allow_pii: <reason>`), for the PII audit.
+    pub allow_pii: BTreeMap<String, String>,
     pub tests: Vec<TestSpec>,
     /// Declared `full_history`: `Some(true)` needs all history, `Some(false)` opts out of what
     /// it would inherit, `None` inherits from the models it reads (see [`crate::graph`]).
@@ -126,6 +136,7 @@ impl Default for ModelSettings {
             tags: Vec::new(),
             enabled: true,
             columns: BTreeMap::new(),
+            allow_pii: BTreeMap::new(),
             tests: Vec::new(),
             full_history: None,
             joins: Joins::Hash,
@@ -247,6 +258,12 @@ impl std::fmt::Display for VarValue {
     }
 }
 
+/// `a integer` → `an integer`: the article for a type name in messages.
+pub fn article(word: &str) -> String {
+    let an = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if an { "an" } else { "a" })
+}
+
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     if s.len() != 10 {
         return None;
@@ -265,7 +282,23 @@ impl Config {
                 format!("cannot read the project file ({e}); run parcours in a project folder or pass --project-dir"),
             )
         })?;
-        Config::parse(project_dir, file, text)
+        let mut config = Config::parse(project_dir, file, text)?;
+        let from_files = unit_tests::load(project_dir, &config.unit_test_paths, &config.vars)?;
+        for t in from_files {
+            if let Some(first) = config.unit_tests.iter().find(|o| o.name == t.name) {
+                return Err(Error::config(
+                    &t.file,
+                    t.line,
+                    format!(
+                        "unit test `{}`: a second test of this name (the first is at {})",
+                        t.name,
+                        first.location()
+                    ),
+                ));
+            }
+            config.unit_tests.push(t);
+        }
+        Ok(config)
     }
 
     /// Validates configuration text as if it were read from `file`.
@@ -362,7 +395,9 @@ impl Validator<'_> {
 
         let mut sources = BTreeMap::new();
         for (name, src) in raw.sources {
-            if !storage.contains_key(&src.storage) {
+            // With no `storage:` at all, the project is only planned (unit tests, lineage, the
+            // PII audit): a command that reads a source says then that its root is missing.
+            if !storage.is_empty() && !storage.contains_key(&src.storage) {
                 return Err(self.err(&["sources", &name, "storage"], format!(
                     "source `{name}` uses storage `{}`, which is not declared under `storage:` (declared: {})",
                     src.storage, join_keys(&storage)
@@ -413,6 +448,21 @@ impl Validator<'_> {
                 }
             };
             let as_of = self.as_of(&name, src.as_of, &partitions)?;
+            for col in src.pii.keys() {
+                let known = schema
+                    .as_ref()
+                    .is_none_or(|s| s.iter().any(|c| &c.name == col))
+                    || partitions.iter().any(|(p, _)| p == col);
+                if !known {
+                    return Err(self.err(
+                        &["sources", &name, "pii", col],
+                        format!(
+                            "source `{name}`: pii names column `{col}`, which is not in its declared schema{}",
+                            crate::graph::suggest(col, schema.iter().flatten().map(|c| &c.name))
+                        ),
+                    ));
+                }
+            }
             if src.optional && schema.is_none() {
                 return Err(self.err(
                     &["sources", &name, "optional"],
@@ -430,6 +480,7 @@ impl Validator<'_> {
                     schema,
                     optional: src.optional,
                     as_of,
+                    pii: src.pii,
                 },
             );
         }
@@ -534,6 +585,15 @@ impl Validator<'_> {
             ));
         }
 
+        let unit_tests = unit_tests::validate(
+            self.file,
+            self.file.parent().unwrap_or(project_dir),
+            self.text,
+            raw.unit_tests,
+            &vars,
+            &["unit_tests"],
+        )?;
+
         Ok(Config {
             file: self.file.to_path_buf(),
             project_dir: project_dir.to_path_buf(),
@@ -559,6 +619,10 @@ impl Validator<'_> {
                 late_arrival_days,
                 datafusion,
             },
+            unit_test_paths: raw
+                .unit_test_paths
+                .unwrap_or_else(|| vec!["unit_tests".to_string()]),
+            unit_tests,
             text: text.to_string(),
         })
     }
@@ -814,6 +878,7 @@ impl Validator<'_> {
             tests_out.push(spec);
         }
         let mut columns = BTreeMap::new();
+        let mut allow_pii = BTreeMap::new();
         for (col, c) in m.columns {
             for (i, t) in c.tests.into_iter().enumerate() {
                 let spec = tests::parse_test(t, Some(&col)).map_err(|msg| {
@@ -828,6 +893,18 @@ impl Validator<'_> {
                 })?;
                 tests_out.push(spec);
             }
+            if let Some(reason) = c.allow_pii {
+                if reason.trim().is_empty() {
+                    let mut p = path(&["columns"]);
+                    p.push(col.clone());
+                    p.push("allow_pii".to_string());
+                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                    return Err(self.err(&p, format!(
+                        "model `{name}`, column `{col}`: allow_pii needs the reason the column holds no personal data"
+                    )));
+                }
+                allow_pii.insert(col.clone(), reason);
+            }
             columns.insert(col, c.description);
         }
         let mut tags = defaults.tags.clone();
@@ -839,6 +916,7 @@ impl Validator<'_> {
             tags,
             enabled: m.enabled.unwrap_or(defaults.enabled),
             columns,
+            allow_pii,
             tests: tests_out,
             full_history: m.full_history.or(defaults.full_history),
             joins: m.joins.unwrap_or(defaults.joins),

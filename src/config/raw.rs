@@ -33,6 +33,12 @@ pub struct RawProject {
     pub vars: BTreeMap<String, serde_norway::Value>,
     #[serde(default)]
     pub execution: Option<RawExecution>,
+    /// Folders (relative to the project) whose `*.yml`/`*.yaml` files declare unit tests.
+    #[serde(default)]
+    pub unit_test_paths: Option<Vec<String>>,
+    /// Model unit tests declared in this file (see `super::unit_tests`).
+    #[serde(default)]
+    pub unit_tests: Vec<super::unit_tests::RawUnitTest>,
 }
 
 /// A storage root: a URL, or a URL with non-secret options and HTTP settings.
@@ -109,6 +115,35 @@ pub struct RawSource {
     /// exported on or before its run date. Default: the first `date` partition; `false`: off.
     #[serde(default)]
     pub as_of: Option<RawAsOf>,
+    /// Columns holding personal data, and what kind: `email: email`, `first_name: name`. The
+    /// PII audit follows them to every published column (see `crate::lineage::pii`).
+    #[serde(default)]
+    pub pii: BTreeMap<String, PiiKind>,
+}
+
+/// The kinds of personal data a source column can be declared to hold.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiKind {
+    Email,
+    Phone,
+    Name,
+    Address,
+    BirthDate,
+}
+
+impl PiiKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiKind::Email => "email",
+            PiiKind::Phone => "phone",
+            PiiKind::Name => "name",
+            PiiKind::Address => "address",
+            PiiKind::BirthDate => "birth_date",
+        }
+    }
 }
 
 /// `as_of: export_date` (a partition column) or `as_of: false`.
@@ -246,6 +281,9 @@ pub struct RawColumn {
     pub description: Option<String>,
     #[serde(default)]
     pub tests: Vec<RawTest>,
+    /// The column holds no personal data although the PII audit traces some to it: the
+    /// reason, for reviewers (an e-mail's domain alone, a count).
+    pub allow_pii: Option<String>,
 }
 
 /// A test is either its bare name (`- not_null`) or a one-key map (`- accepted_values: {...}`).

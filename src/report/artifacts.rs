@@ -1,5 +1,5 @@
 //! Run artifacts under the project's `target/` folder: `manifest.json` (models, dependencies,
-//! schemas, sources) and `run_results.json` (per model: status, rows, bytes, duration, error,
+//! schemas, column lineage, sources and their declared personal data) and `run_results.json` (per model: status, rows, bytes, duration, error,
 //! tests). Orchestrators and BI users read them; their shape is documented in the README.
 
 use std::collections::BTreeMap;
@@ -27,6 +27,15 @@ fn write_json(project: &Project, file: &str, value: &Value) -> Result<()> {
 
 pub fn manifest(project: &Project, prepared: Option<&Prepared>) -> Value {
     let g = &project.graph;
+    // Column lineage of the models planned from their SQL. A failure here is a bug in the
+    // lineage walker; it must not fail a run, so the manifest goes without it.
+    let lineage = prepared.and_then(|p| match crate::lineage::compute(project, &p.plans) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(error = %e, "column lineage left out of the manifest");
+            None
+        }
+    });
     let models: BTreeMap<&String, Value> = g
         .models
         .iter()
@@ -46,6 +55,8 @@ pub fn manifest(project: &Project, prepared: Option<&Prepared>) -> Value {
                     "depends_on": { "models": m.models, "sources": m.sources },
                     "children": g.children.get(name).cloned().unwrap_or_default(),
                     "columns": m.settings.columns,
+                    "allow_pii": m.settings.allow_pii,
+                    "lineage": lineage.as_ref().and_then(|l| l.manifest_of(name)),
                     "tests": m.settings.tests.iter().map(|t| t.name()).collect::<Vec<_>>(),
                     "schema": schema,
                 }),
@@ -66,6 +77,7 @@ pub fn manifest(project: &Project, prepared: Option<&Prepared>) -> Value {
                     "description": s.description,
                     "partitions": s.partitions.iter().map(|(c, t)| json!({"name": c, "type": crate::config::datatype::display(t)})).collect::<Vec<_>>(),
                     "as_of": s.as_of,
+                    "pii": s.pii,
                     "url": info.map(|i| i.url.to_string()),
                     "files": info.map(|i| i.files),
                     "later_files": info.map(|i| i.later_files),

@@ -12,8 +12,35 @@ fn mat(m: Materialization) -> &'static str {
     m.as_str()
 }
 
+/// The model graph as plain `upstream -> model` lines, sources first.
+pub fn edges_text(g: &Graph, selected: &std::collections::BTreeSet<String>) -> String {
+    let mut s = String::new();
+    for name in g.order.iter().filter(|n| selected.contains(*n)) {
+        let m = &g.models[name];
+        for d in m.sources.iter().chain(m.models.iter()) {
+            let _ = writeln!(s, "{d} -> {name}");
+        }
+    }
+    s
+}
+
 pub fn run_summary(r: &RunReport) -> String {
     let mut s = String::new();
+    if !r.unit_tests.is_empty() {
+        let unit = crate::unit_test::UnitReport {
+            outcomes: r.unit_tests.clone(),
+        };
+        if unit.success() {
+            // one line: the passing tests are listed by `parcours test --unit`
+            s.push_str(unit.render().lines().last().unwrap_or_default());
+            s.push('\n');
+        } else {
+            s.push_str(&unit.render());
+            s.push_str(
+                "nothing was run or published: a unit test failed (`--skip-unit` runs anyway)\n",
+            );
+        }
+    }
     let width = r
         .results
         .iter()

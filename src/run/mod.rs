@@ -6,6 +6,7 @@
 
 pub mod datatest;
 pub mod lease;
+pub mod offline;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub struct Prepared {
     /// Output schema of every planned model.
     pub schemas: BTreeMap<String, SchemaRef>,
     pub sources: BTreeMap<String, SourceInfo>,
+    /// The logical plan of every model planned from its SQL (not read from the warehouse),
+    /// against empty tables of its inputs: what column lineage is read from.
+    pub plans: BTreeMap<String, datafusion::logical_expr::LogicalPlan>,
 }
 
 fn sql_options() -> SQLOptions {
@@ -221,6 +225,7 @@ pub async fn prepare(
     }
 
     let mut schemas = BTreeMap::new();
+    let mut plans = BTreeMap::new();
     let mut planned: Vec<String> = Vec::new();
     for name in g.order.iter().filter(|n| needed.contains(*n)) {
         let model = &g.models[name];
@@ -274,6 +279,7 @@ pub async fn prepare(
                 Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?),
             )?;
             schemas.insert(name.clone(), schema);
+            plans.insert(name.clone(), df.logical_plan().clone());
             planned.push(name.clone());
         }
     }
@@ -293,6 +299,7 @@ pub async fn prepare(
         storage,
         schemas,
         sources,
+        plans,
     })
 }
 
@@ -364,6 +371,9 @@ pub struct RunReport {
     pub results: Vec<ModelResult>,
     pub singular_tests: Vec<TestOutcome>,
     pub swept_staging_objects: usize,
+    /// The selected models' unit tests, run before anything else (`run` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unit_tests: Vec<crate::unit_test::UnitOutcome>,
 }
 
 impl RunReport {
@@ -384,6 +394,34 @@ pub async fn run(
     threads: usize,
 ) -> Result<RunReport> {
     let started = Instant::now();
+    // Unit tests first: a model whose logic is wrong publishes nothing, and neither does
+    // anything else, since the night's tables must agree with each other.
+    let unit_tests = if project.skip_unit {
+        Vec::new()
+    } else {
+        crate::unit_test::run(&project, &selected).await?.outcomes
+    };
+    if unit_tests
+        .iter()
+        .any(|o| o.status != crate::unit_test::UnitStatus::Pass)
+    {
+        let report = RunReport {
+            run_id: project.run_id.clone(),
+            command: "run".into(),
+            run_date: project.run_date.to_string(),
+            window_start: project.window_start.to_string(),
+            full_refresh: project.full_refresh,
+            started_at: project.started_at.to_rfc3339(),
+            elapsed_s: started.elapsed().as_secs_f64(),
+            success: false,
+            results: Vec::new(),
+            singular_tests: Vec::new(),
+            swept_staging_objects: 0,
+            unit_tests,
+        };
+        crate::report::artifacts::write_run_results(&project, &report)?;
+        return Ok(report);
+    }
     let wanted = project.graph.with_ephemeral_upstream(&selected);
     let added: Vec<&String> = wanted.difference(&selected).collect();
     if !added.is_empty() {
@@ -405,7 +443,14 @@ pub async fn run(
         LeaseOptions::from_execution(&project.config.execution),
     )
     .await?;
-    let outcome = run_leased(project, selected, threads, started, lease.check()).await;
+    let outcome = match run_leased(project.clone(), selected, threads, started, lease.check()).await
+    {
+        Ok(mut report) => {
+            report.unit_tests = unit_tests;
+            crate::report::artifacts::write_run_results(&project, &report).map(|_| report)
+        }
+        Err(e) => Err(e),
+    };
     match lease.release().await {
         Some(lost) => Err(lost),
         None => outcome,
@@ -570,8 +615,8 @@ async fn run_leased(
         results,
         singular_tests: singular,
         swept_staging_objects: swept,
+        unit_tests: Vec::new(),
     };
-    crate::report::artifacts::write_run_results(&project, &report)?;
     Ok(report)
 }
 
@@ -881,6 +926,7 @@ pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunR
         results,
         singular_tests: singular,
         swept_staging_objects: 0,
+        unit_tests: Vec::new(),
     };
     crate::report::artifacts::write_run_results(project, &report)?;
     Ok(report)

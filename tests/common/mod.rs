@@ -41,7 +41,7 @@ pub fn fixture(name: &str) -> TestProject {
 }
 
 /// A temp copy of the repository's own reference project (`pipelines.yaml`, `sql/`,
-/// `data_tests/`).
+/// `data_tests/`, `unit_tests/`).
 pub fn reference_project() -> TestProject {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -50,7 +50,7 @@ pub fn reference_project() -> TestProject {
         dir.path().join("pipelines.yaml"),
     )
     .expect("copy config");
-    for folder in ["sql", "data_tests"] {
+    for folder in ["sql", "data_tests", "unit_tests"] {
         copy_dir(&root.join(folder), &dir.path().join(folder));
     }
     TestProject { dir }
