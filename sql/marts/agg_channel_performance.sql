@@ -12,16 +12,15 @@ with models as (
 spend as (
     select
         s.spend_date as date,
-        coalesce(al.channel, lower(trim(s.channel))) as channel,
+        s.channel,
         s.campaign_id,
         sum(s.spend) as spend,
         sum(s.impressions) as impressions,
         sum(s.clicks) as clicks
     from stg_campaign_spend s
-    left join channel_aliases al on al.platform_channel = lower(trim(s.channel))
     where s.spend_date > {{ run_date }} - {{ var("lookback_days") }}
       and s.spend_date <= {{ run_date }}
-    group by s.spend_date, coalesce(al.channel, lower(trim(s.channel))), s.campaign_id
+    group by s.spend_date, s.channel, s.campaign_id
 ),
 spend_by_model as (
     select s.*, m.model from spend s cross join models m

@@ -139,7 +139,8 @@ pub struct ProjectArgs {
     /// Override a declared var: KEY=VALUE, parsed as the var's type. Repeatable.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = key_value)]
     pub vars: Vec<(String, String)>,
-    /// The run's logical date ({{ run_date }}), YYYY-MM-DD. Default: today (UTC).
+    /// The run's logical date ({{ run_date }}), YYYY-MM-DD. Default: today (UTC); for `show`
+    /// and `test`, the run date of the last published run.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: Option<NaiveDate>,
     /// Bound DataFusion's memory pool (e.g. 4GiB); overrides execution.memory_limit.
@@ -279,6 +280,37 @@ fn open(dir: &std::path::Path, p: &ProjectArgs) -> Result<Project> {
     Ok(project)
 }
 
+/// Opens the project for `show` and `test`, which read published tables: without `--date`,
+/// at the run date of the last run that published any of the project's tables (its commit
+/// records say), so a reporting-window model shows what that night computed rather than
+/// today's empty window; today (UTC) when no table records one. Says which date it used.
+async fn open_at_last_run(dir: &std::path::Path, p: &ProjectArgs) -> Result<Project> {
+    let project = open(dir, p)?;
+    if p.date.is_some() {
+        return Ok(project);
+    }
+    let storage = crate::storage::Storage::resolve(&project.config, &project.storage_overrides)?;
+    let wh = storage.warehouse()?;
+    let tables = project
+        .graph
+        .models
+        .iter()
+        .filter(|(_, m)| m.settings.is_published())
+        .map(|(n, _)| n.as_str());
+    match crate::publish::last_run(wh, tables).await? {
+        Some((date, run_id, committed_at)) => {
+            tracing::info!(event = "default_date", run_date = %date, run_id = %run_id, committed_at = %committed_at, "no --date: using {date}, the run date of the last published run {run_id}");
+            let mut dated = p.clone();
+            dated.date = Some(date);
+            open(dir, &dated)
+        }
+        None => {
+            tracing::info!(event = "default_date", run_date = %project.run_date, "no --date and no published run records its date: using today, {}", project.run_date);
+            Ok(project)
+        }
+    }
+}
+
 fn selection(project: &Project, s: &SelectArgs) -> Result<BTreeSet<String>> {
     let (mut select, mut exclude) = (s.select.clone(), s.exclude.clone());
     if let Some(name) = &s.pipeline {
@@ -307,7 +339,7 @@ pub async fn execute(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(a) => run::run(&dir, &a).await,
         Command::Test(a) => {
-            let project = open(&dir, &a.project)?;
+            let project = open_at_last_run(&dir, &a.project).await?;
             let selected = selection(&project, &a.select)?;
             let report = runner::test(&project, &selected).await?;
             print!("{}", crate::report::render::run_summary(&report));

@@ -86,6 +86,11 @@ pub struct CommitRecord {
     pub format_version: u32,
     pub table: String,
     pub run_id: String,
+    /// The logical date (`--date`) of the run that published this version: what `show` and
+    /// `test` default to. Absent in records written before it was recorded, and in the view
+    /// of a Delta table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_date: Option<NaiveDate>,
     pub committed_at: String,
     pub materialization: Materialization,
     pub partition_by: Option<String>,
@@ -121,6 +126,8 @@ pub struct Staged {
     pub partition: Option<(String, DataType)>,
     /// Which published partitions this result replaces (partitioned tables only).
     pub replace: Replace,
+    /// The run's logical date, recorded in the commit record.
+    pub run_date: Option<NaiveDate>,
 }
 
 /// The partitions of a partitioned table that a publish replaces. Partitions the new result
@@ -168,7 +175,7 @@ pub async fn stage(
     let counts = df
         .write_parquet(url.as_str(), write_opts, Some(writer_options(run_id)))
         .await
-        .map_err(|e| Error::Internal(format!("writing `{table}`: {e}")))?;
+        .map_err(|e| Error::query(&format!("writing `{table}`"), &e))?;
     let reported: u64 = counts
         .iter()
         .filter_map(|b| {
@@ -251,6 +258,7 @@ pub async fn stage(
         schema: file_schema,
         partition,
         replace: Replace::Returned,
+        run_date: None,
     })
 }
 
@@ -303,6 +311,23 @@ pub async fn read_published(root: &StorageRoot, table: &str) -> Result<Option<Co
         return Ok(Some(record));
     }
     read_commit(root, table).await
+}
+
+/// The last run that published one of `tables` and recorded its date: `(run_date, run_id,
+/// committed_at)` of the newest commit record (one read per table, all at once). Delta tables
+/// and records older than the `run_date` field do not count.
+pub async fn last_run(
+    root: &StorageRoot,
+    tables: impl Iterator<Item = &str>,
+) -> Result<Option<(NaiveDate, String, String)>> {
+    let records =
+        futures::future::try_join_all(tables.map(|t| read_commit(root, t))).await?;
+    Ok(records
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.run_date.map(|d| (d, r.run_id, r.committed_at)))
+        // committed_at is RFC 3339 in UTC with millisecond precision: text order is time order
+        .max_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0))))
 }
 
 /// The first of `models` whose settings say `format: parquet` but whose published table is a
@@ -452,6 +477,7 @@ fn next_version(
         format_version: 1,
         table: table.clone(),
         run_id: staged.run_id.clone(),
+        run_date: staged.run_date,
         committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         materialization,
         partition_by: part_col,
