@@ -102,12 +102,33 @@ pub struct GenerateArgs {
     /// Last export day of the window. Default: yesterday (UTC).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub end_date: Option<NaiveDate>,
-    /// A YAML or JSON file of behaviour parameters (names as in `--param`).
+    /// The world to generate: `default` (the realistic mix of the benchmarks), or
+    /// `contract-edges` (that world dirtier, plus every value and export shape the raw-exports
+    /// contract allows; see README, "Generating test data").
+    #[arg(long, value_enum, default_value_t = GenerateProfile::Default)]
+    pub profile: GenerateProfile,
+    /// A YAML or JSON file of behaviour parameters (names as in `--param`), applied over the
+    /// profile's.
     #[arg(long, value_name = "FILE")]
     pub params: Option<PathBuf>,
     /// Override one behaviour parameter, e.g. bot_share=0.01 or lift=[0.03,0.003,0.016,0.022,0.007,0.011]. Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = key_value)]
     pub param: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateProfile {
+    Default,
+    ContractEdges,
+}
+
+impl GenerateProfile {
+    pub fn profile(self) -> crate::generator::Profile {
+        match self {
+            GenerateProfile::Default => crate::generator::Profile::Default,
+            GenerateProfile::ContractEdges => crate::generator::Profile::ContractEdges,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
