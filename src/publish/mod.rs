@@ -145,14 +145,14 @@ pub enum Replace {
 }
 
 /// Parquet settings for every published file: zstd, page statistics, 1 Mi-row row groups.
-pub fn writer_options(run_id: &str) -> TableParquetOptions {
+/// Nothing run-specific goes into a file (the run id is in the commit record and the file
+/// names), so the same rows make the same bytes on every run.
+pub fn writer_options() -> TableParquetOptions {
     let mut o = TableParquetOptions::default();
     o.global.compression = Some("zstd(3)".into());
     o.global.statistics_enabled = Some("page".into());
     o.global.max_row_group_size = 1024 * 1024;
     o.global.created_by = format!("parcours {}", env!("CARGO_PKG_VERSION"));
-    o.key_value_metadata
-        .insert("parcours.run_id".into(), Some(run_id.to_string()));
     o
 }
 
@@ -173,7 +173,7 @@ pub async fn stage(
         write_opts = write_opts.with_partition_by(vec![col.clone()]);
     }
     let counts = df
-        .write_parquet(url.as_str(), write_opts, Some(writer_options(run_id)))
+        .write_parquet(url.as_str(), write_opts, Some(writer_options()))
         .await
         .map_err(|e| Error::query(&format!("writing `{table}`"), &e))?;
     let reported: u64 = counts
@@ -207,7 +207,6 @@ pub async fn stage(
             &root.store,
             &prefix.clone().join("part-0.parquet"),
             &file_schema,
-            run_id,
         )
         .await?;
         metas = list_parquet(&root.store, &prefix)
@@ -266,14 +265,10 @@ async fn write_empty(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
     schema: &SchemaRef,
-    run_id: &str,
 ) -> Result<()> {
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            "parcours.run_id".into(),
-            run_id.to_string(),
-        )]))
+        .set_created_by(format!("parcours {}", env!("CARGO_PKG_VERSION")))
         .build();
     let writer = object_store::buffered::BufWriter::new(store.clone(), path.clone());
     let w = parquet::arrow::AsyncArrowWriter::try_new(writer, schema.clone(), Some(props))

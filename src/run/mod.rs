@@ -808,6 +808,11 @@ async fn materialize(
         None => None,
     };
     let empty_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let df = if settings.is_published() {
+        in_total_order(df, settings.partition_by.as_deref())?
+    } else {
+        df
+    };
     let mut staged = publish::stage(df, wh, name, &run.id, partition.clone())
         .await
         .map_err(|e| with_model(e, model))?;
@@ -866,6 +871,42 @@ async fn materialize(
     let record = publish::publish(wh, staged, settings).await?;
     catalog::register_published(ctx, name, &wh.folder_url(name)?, &record).await?;
     Ok(())
+}
+
+/// A published table's rows in one total order: its partition column first, then every
+/// column in turn. The engine's parallel plans hand rows to the writer in an order that
+/// depends on scheduling; sorted, the same rows are written as the same files, byte for byte,
+/// on a rerun or with another thread count (README, "Reproducible outputs"). Nested and map
+/// columns are not compared: rows equal on every other column are nearly always equal.
+fn in_total_order(df: DataFrame, partition_by: Option<&str>) -> Result<DataFrame> {
+    use datafusion::prelude::ident;
+    let comparable = |t: &DataType| {
+        !matches!(
+            t,
+            DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::ListView(_)
+                | DataType::LargeListView(_)
+                | DataType::FixedSizeList(..)
+                | DataType::Struct(_)
+                | DataType::Map(..)
+                | DataType::Union(..)
+                | DataType::RunEndEncoded(..)
+        )
+    };
+    let mut keys = Vec::new();
+    if let Some(col) = partition_by {
+        keys.push(ident(col).sort(true, true));
+    }
+    for f in df.schema().fields() {
+        if Some(f.name().as_str()) != partition_by && comparable(f.data_type()) {
+            keys.push(ident(f.name()).sort(true, true));
+        }
+    }
+    if keys.is_empty() {
+        return Ok(df);
+    }
+    Ok(df.sort(keys)?)
 }
 
 fn apply_tests(result: &mut ModelResult) {
