@@ -188,6 +188,9 @@ mod tests {
         let shared = D::Shared(std::sync::Arc::new(D::Internal("x".into())));
         assert_eq!(code(shared), exit::INTERNAL);
         let e = Error::query("model `m` (sql/m.sql)", &D::Execution("bad value".into()));
-        assert_eq!(e.to_string(), "model `m` (sql/m.sql): Execution error: bad value");
+        assert_eq!(
+            e.to_string(),
+            "model `m` (sql/m.sql): Execution error: bad value"
+        );
     }
 }

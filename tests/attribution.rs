@@ -898,7 +898,10 @@ fn attribution_models_on_hand_made_journeys() {
                 "select distinct campaign_id, channel from {table}
                  where campaign_id in ('seo', 'social_organic') order by 1"
             )),
-            [["seo", "organic_search"], ["social_organic", "organic_social"]],
+            [
+                ["seo", "organic_search"],
+                ["social_organic", "organic_social"]
+            ],
             "{table}"
         );
     }

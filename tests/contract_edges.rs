@@ -154,11 +154,22 @@ fn every_contract_valid_night_runs_clean() {
     let out = common::bin()
         .current_dir(p.path())
         .args(["generate", "--profile", "contract-edges", "--out", "raw"])
-        .args(["--scale", "0.005", "--days", "10", "--end-date", "2026-10-31"])
+        .args([
+            "--scale",
+            "0.005",
+            "--days",
+            "10",
+            "--end-date",
+            "2026-10-31",
+        ])
         .args(["--seed", "11"])
         .output()
         .expect("generate");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let raw = p.path().join("raw");
     // The export shapes the profile promises: a night with no spend export, one with no ad
     // export, an empty registrations table until its backlog arrives, and a suppression list
@@ -166,7 +177,10 @@ fn every_contract_valid_night_runs_clean() {
     assert!(!raw.join("campaign_spend/export_date=2026-10-28").exists());
     assert!(raw.join("campaign_spend/export_date=2026-10-29").exists());
     assert!(!raw.join("ad_interactions/export_date=2026-10-30").exists());
-    assert!(raw.join("purchase_registrations/export_date=2026-10-28/part-0.parquet").exists());
+    assert!(
+        raw.join("purchase_registrations/export_date=2026-10-28/part-0.parquet")
+            .exists()
+    );
     assert!(raw.join("suppression_list/export_date=2026-10-22").is_dir());
     assert!(!raw.join("suppression_list/part-0.parquet").exists());
 
@@ -177,7 +191,11 @@ fn every_contract_valid_night_runs_clean() {
         if i == 0 {
             for t in &tables {
                 assert!(
-                    p.path().join("warehouse").join(t).join("_parcours_commit.json").exists(),
+                    p.path()
+                        .join("warehouse")
+                        .join(t)
+                        .join("_parcours_commit.json")
+                        .exists(),
                     "{t} was not published on the first night"
                 );
             }
@@ -187,7 +205,10 @@ fn every_contract_valid_night_runs_clean() {
     let registered = p.query_rows(
         "select count(*) from fct_conversion where conversion_type = 'registered_purchase'",
     );
-    assert_ne!(registered[0][0], "0", "no registration reached fct_conversion");
+    assert_ne!(
+        registered[0][0], "0",
+        "no registration reached fct_conversion"
+    );
 
     // E-mails with spaces inside, initials and dirty phones resolve to one person; a shared
     // inbox does not merge two colleagues.
@@ -200,9 +221,21 @@ fn every_contract_valid_night_runs_clean() {
         rows[0][0].clone()
     };
     let jean = person("contact_id:CRM-EDGE00");
-    assert_eq!(person("contact_id:LOY-EDGE00"), jean, "JF and Jean-François");
-    assert_eq!(person("contact_id:ECO-EDGE00"), jean, "an address with inner spaces");
-    assert_eq!(person("order_id:ORD-EDGE-0-9"), jean, "a checkout e-mail in capitals");
+    assert_eq!(
+        person("contact_id:LOY-EDGE00"),
+        jean,
+        "JF and Jean-François"
+    );
+    assert_eq!(
+        person("contact_id:ECO-EDGE00"),
+        jean,
+        "an address with inner spaces"
+    );
+    assert_eq!(
+        person("order_id:ORD-EDGE-0-9"),
+        jean,
+        "a checkout e-mail in capitals"
+    );
     assert_ne!(
         person("contact_id:CRM-EDGE08"),
         person("contact_id:ECO-EDGE09"),
@@ -226,7 +259,10 @@ fn every_contract_valid_night_runs_clean() {
          where views > 0 and opens + clicks + likes_shares_comments + sessions = 0 and dwell_seconds = 0",
     );
     assert_ne!(views_only[0][0], "0", "no views-only week: {views_only:?}");
-    assert!(views_only[0][1].parse::<f64>().expect("score") >= 1.0, "{views_only:?}");
+    assert!(
+        views_only[0][1].parse::<f64>().expect("score") >= 1.0,
+        "{views_only:?}"
+    );
 
     // One channel vocabulary: the organic spend rows of campaign_spend (seo, social_organic)
     // are organic_search and organic_social everywhere.
@@ -240,12 +276,18 @@ fn every_contract_valid_night_runs_clean() {
         let raw_names = p.query_rows(&format!(
             "select count(*) from {table} where {column} in ('seo', 'social_organic')"
         ));
-        assert_eq!(raw_names[0][0], "0", "{table}.{column} uses a raw channel name");
+        assert_eq!(
+            raw_names[0][0], "0",
+            "{table}.{column} uses a raw channel name"
+        );
     }
     let organic = p.query_rows(
         "select count(*) from agg_channel_performance where channel = 'organic_search' and campaign_id = 'seo'",
     );
-    assert_ne!(organic[0][0], "0", "the seo spend rows do not line up with organic_search");
+    assert_ne!(
+        organic[0][0], "0",
+        "the seo spend rows do not line up with organic_search"
+    );
 
     // Privacy: no raw e-mail, phone or name (as exported or normalised) in any curated cell.
     let (emails, phones, names) = raw_pii(&raw);

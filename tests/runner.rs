@@ -658,7 +658,14 @@ fn show_and_test_default_to_the_last_run_date() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!out.stderr.contains("no --date"), "{}", out.stderr);
     let header = out.stdout.lines().nth(1).unwrap_or_default().to_string();
-    for column in ["order_id", "order_ts", "customer_id", "amount", "status", "order_date"] {
+    for column in [
+        "order_id",
+        "order_ts",
+        "customer_id",
+        "amount",
+        "status",
+        "order_date",
+    ] {
         assert!(header.contains(column), "{}", out.stdout);
     }
     assert!(out.stdout.ends_with("0 rows\n"), "{}", out.stdout);
@@ -670,8 +677,16 @@ fn show_and_test_default_to_the_last_run_date() {
     );
     let out = p.run(&["show", "float_check"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("| 0.3   | 0.666667 |"), "{}", out.stdout);
-    assert!(!out.stdout.contains("0.30000000000000004"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("| 0.3   | 0.666667 |"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("0.30000000000000004"),
+        "{}",
+        out.stdout
+    );
 
     // `test` too runs at the last run's date.
     std::fs::remove_file(p.path().join("sql/marts/float_check.sql")).expect("rm");

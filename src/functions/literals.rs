@@ -90,8 +90,8 @@ fn literal_of(e: &Expr) -> Option<ScalarValue> {
         Expr::Literal(v, _) => Some(v.clone()),
         Expr::Alias(a) => literal_of(&a.expr),
         Expr::Negative(inner) => literal_of(inner)?.arithmetic_negate().ok(),
-        Expr::Cast(c) => literal_of(&c.expr)?.cast_to(&c.data_type).ok(),
-        Expr::TryCast(c) => literal_of(&c.expr)?.cast_to(&c.data_type).ok(),
+        Expr::Cast(c) => literal_of(&c.expr)?.cast_to(c.field.data_type()).ok(),
+        Expr::TryCast(c) => literal_of(&c.expr)?.cast_to(c.field.data_type()).ok(),
         _ => None,
     }
 }
@@ -154,7 +154,9 @@ mod tests {
         ] {
             let m = order.value(bad.as_ref()).expect_err("refused");
             assert!(
-                m.starts_with("markov_removal_effects: order must be an integer literal between 1 and 4, got"),
+                m.starts_with(
+                    "markov_removal_effects: order must be an integer literal between 1 and 4, got"
+                ),
                 "{m}"
             );
         }
@@ -163,8 +165,8 @@ mod tests {
 
     #[test]
     fn literals_through_negation_and_casts() {
-        use datafusion::logical_expr::{cast, col, lit};
         use datafusion::arrow::datatypes::DataType;
+        use datafusion::logical_expr::{cast, col, lit};
         assert_eq!(literal_of(&lit(3i64)), Some(ScalarValue::Int64(Some(3))));
         assert_eq!(
             literal_of(&Expr::Negative(Box::new(lit(2i64)))),

@@ -84,7 +84,15 @@ pub const BOT_AGENTS: &[&str] = &[
 ];
 
 const HUMAN_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36";
-const INTERACTION_TYPES: [&str; 7] = ["impression", "click", "open", "view", "like", "share", "comment"];
+const INTERACTION_TYPES: [&str; 7] = [
+    "impression",
+    "click",
+    "open",
+    "view",
+    "like",
+    "share",
+    "comment",
+];
 const EVENT_TYPES: [&str; 7] = [
     "page_view",
     "product_view",
@@ -117,6 +125,7 @@ struct Person {
     cookie: Option<(&'static str, bool)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn c(
     id: &'static str,
     system: &'static str,
@@ -147,9 +156,39 @@ const PERSONS: &[Person] = &[
     Person {
         key: "edge-0",
         contacts: &[
-            c("CRM-EDGE00", "crm", Some(" Jean François . Dupont @ Orange.FR "), Some("06 12 34 56 70"), Some("Jean-François"), Some("Dupont"), Some("FR"), None, true),
-            c("LOY-EDGE00", "loyalty", None, Some("+33 6 12 34 56 70"), Some("JF"), Some("DUPONT"), Some("FR"), Some("LC-EDGE-00"), true),
-            c("ECO-EDGE00", "ecommerce", Some("jeanfrançois.dupont@orange.fr"), None, Some("jean-francois"), Some("dupont"), Some("fr"), None, true),
+            c(
+                "CRM-EDGE00",
+                "crm",
+                Some(" Jean François . Dupont @ Orange.FR "),
+                Some("06 12 34 56 70"),
+                Some("Jean-François"),
+                Some("Dupont"),
+                Some("FR"),
+                None,
+                true,
+            ),
+            c(
+                "LOY-EDGE00",
+                "loyalty",
+                None,
+                Some("+33 6 12 34 56 70"),
+                Some("JF"),
+                Some("DUPONT"),
+                Some("FR"),
+                Some("LC-EDGE-00"),
+                true,
+            ),
+            c(
+                "ECO-EDGE00",
+                "ecommerce",
+                Some("jeanfrançois.dupont@orange.fr"),
+                None,
+                Some("jean-francois"),
+                Some("dupont"),
+                Some("fr"),
+                None,
+                true,
+            ),
         ],
         cookie: Some(("ck-edge-0", true)),
     },
@@ -157,23 +196,73 @@ const PERSONS: &[Person] = &[
     Person {
         key: "edge-1",
         contacts: &[
-            c("CRM-EDGE01", "crm", Some("Marie.Curie+promo@GoogleMail.com"), Some("0033611223344"), Some("Marie"), Some("Curie"), Some("FR"), None, true),
-            c("NWS-EDGE01", "newsletter", Some("mariecurie@gmail.com"), None, Some("Marie"), Some("Curie"), None, None, true),
+            c(
+                "CRM-EDGE01",
+                "crm",
+                Some("Marie.Curie+promo@GoogleMail.com"),
+                Some("0033611223344"),
+                Some("Marie"),
+                Some("Curie"),
+                Some("FR"),
+                None,
+                true,
+            ),
+            c(
+                "NWS-EDGE01",
+                "newsletter",
+                Some("mariecurie@gmail.com"),
+                None,
+                Some("Marie"),
+                Some("Curie"),
+                None,
+                None,
+                true,
+            ),
         ],
         cookie: Some(("ck-edge-1", true)),
     },
     // 2: a mistyped provider domain at checkout and on the registration form
     Person {
         key: "edge-2",
-        contacts: &[c("CRM-EDGE02", "crm", Some("paul.martin@gmail.com"), None, Some("Paul"), Some("Martin"), Some("FR"), None, true)],
+        contacts: &[c(
+            "CRM-EDGE02",
+            "crm",
+            Some("paul.martin@gmail.com"),
+            None,
+            Some("Paul"),
+            Some("Martin"),
+            Some("FR"),
+            None,
+            true,
+        )],
         cookie: None,
     },
     // 3: Cyrillic script, a German mobile
     Person {
         key: "edge-3",
         contacts: &[
-            c("CRM-EDGE03", "crm", Some("dmitri.ivanov@gmx.com"), Some("+49 151 23456789"), Some("Дмитрий"), Some("Иванов"), Some("DE"), None, true),
-            c("LOY-EDGE03", "loyalty", Some("DMITRI.IVANOV@GMX.COM"), Some("0151 23456789"), Some("Иванов"), Some("Дмитрий"), Some("DE"), Some("LC-EDGE-03"), true),
+            c(
+                "CRM-EDGE03",
+                "crm",
+                Some("dmitri.ivanov@gmx.com"),
+                Some("+49 151 23456789"),
+                Some("Дмитрий"),
+                Some("Иванов"),
+                Some("DE"),
+                None,
+                true,
+            ),
+            c(
+                "LOY-EDGE03",
+                "loyalty",
+                Some("DMITRI.IVANOV@GMX.COM"),
+                Some("0151 23456789"),
+                Some("Иванов"),
+                Some("Дмитрий"),
+                Some("DE"),
+                Some("LC-EDGE-03"),
+                true,
+            ),
         ],
         cookie: Some(("ck-edge-3", false)),
     },
@@ -181,15 +270,45 @@ const PERSONS: &[Person] = &[
     Person {
         key: "edge-4",
         contacts: &[
-            c("CRM-EDGE04", "crm", Some("xiaoming.wang@outlook.com"), Some("(612) 345-6789"), Some("小明"), Some("王"), Some("US"), None, true),
-            c("ECO-EDGE04", "ecommerce", Some("Xiaoming.Wang@Outlook.com"), Some("+1 612 345 6789"), Some("小明"), Some("王"), Some("US"), None, true),
+            c(
+                "CRM-EDGE04",
+                "crm",
+                Some("xiaoming.wang@outlook.com"),
+                Some("(612) 345-6789"),
+                Some("小明"),
+                Some("王"),
+                Some("US"),
+                None,
+                true,
+            ),
+            c(
+                "ECO-EDGE04",
+                "ecommerce",
+                Some("Xiaoming.Wang@Outlook.com"),
+                Some("+1 612 345 6789"),
+                Some("小明"),
+                Some("王"),
+                Some("US"),
+                None,
+                true,
+            ),
         ],
         cookie: Some(("ck-edge-4", true)),
     },
     // 5: Arabic script, a Belgian mobile, an upper-case address on e-receipts
     Person {
         key: "edge-5",
-        contacts: &[c("CRM-EDGE05", "crm", Some("MOHAMMED.ALALI@HOTMAIL.FR"), Some("0470 12 34 56"), Some("محمد"), Some("العلي"), Some("BE"), None, true)],
+        contacts: &[c(
+            "CRM-EDGE05",
+            "crm",
+            Some("MOHAMMED.ALALI@HOTMAIL.FR"),
+            Some("0470 12 34 56"),
+            Some("محمد"),
+            Some("العلي"),
+            Some("BE"),
+            None,
+            true,
+        )],
         cookie: None,
     },
     // 6: very long strings (see `long_contact`), a Swiss mobile
@@ -201,76 +320,216 @@ const PERSONS: &[Person] = &[
     // 7: every nullable column null
     Person {
         key: "edge-7",
-        contacts: &[c("CRM-EDGE07", "crm", None, None, None, None, None, None, false)],
+        contacts: &[c(
+            "CRM-EDGE07",
+            "crm",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            false,
+        )],
         cookie: None,
     },
     // 8, 9: two colleagues giving their company's shared inbox
     Person {
         key: "edge-8",
-        contacts: &[c("CRM-EDGE08", "crm", Some("contact@edge-entreprise.fr"), Some("06 20 30 40 50"), Some("Luc"), Some("Bernard"), Some("FR"), None, false)],
+        contacts: &[c(
+            "CRM-EDGE08",
+            "crm",
+            Some("contact@edge-entreprise.fr"),
+            Some("06 20 30 40 50"),
+            Some("Luc"),
+            Some("Bernard"),
+            Some("FR"),
+            None,
+            false,
+        )],
         cookie: None,
     },
     Person {
         key: "edge-9",
-        contacts: &[c("ECO-EDGE09", "ecommerce", Some("Contact@Edge-Entreprise.fr"), Some("06 21 31 41 51"), Some("Sophie"), Some("Leroy"), Some("FR"), None, false)],
+        contacts: &[c(
+            "ECO-EDGE09",
+            "ecommerce",
+            Some("Contact@Edge-Entreprise.fr"),
+            Some("06 21 31 41 51"),
+            Some("Sophie"),
+            Some("Leroy"),
+            Some("FR"),
+            None,
+            false,
+        )],
         cookie: None,
     },
     // 10..15: values that are not addresses or phone numbers
     Person {
         key: "edge-10",
-        contacts: &[c("CRM-EDGE10", "crm", Some("n/a"), Some("123"), Some("Anne"), Some("Nulle"), Some("FR"), None, false)],
+        contacts: &[c(
+            "CRM-EDGE10",
+            "crm",
+            Some("n/a"),
+            Some("123"),
+            Some("Anne"),
+            Some("Nulle"),
+            Some("FR"),
+            None,
+            false,
+        )],
         cookie: None,
     },
     Person {
         key: "edge-11",
-        contacts: &[c("NWS-EDGE11", "newsletter", Some("xx@"), Some("+33"), Some("Bob"), Some("Vide"), Some("FR"), None, false)],
+        contacts: &[c(
+            "NWS-EDGE11",
+            "newsletter",
+            Some("xx@"),
+            Some("+33"),
+            Some("Bob"),
+            Some("Vide"),
+            Some("FR"),
+            None,
+            false,
+        )],
         cookie: None,
     },
     Person {
         key: "edge-12",
-        contacts: &[c("CRM-EDGE12", "crm", Some("@"), Some("abc"), Some("Chloé"), Some("Sans"), Some("CH"), None, false)],
+        contacts: &[c(
+            "CRM-EDGE12",
+            "crm",
+            Some("@"),
+            Some("abc"),
+            Some("Chloé"),
+            Some("Sans"),
+            Some("CH"),
+            None,
+            false,
+        )],
         cookie: None,
     },
     Person {
         key: "edge-13",
-        contacts: &[c("CRM-EDGE13", "crm", Some("jean@localhost"), Some(""), Some("Jean"), Some("Local"), Some("IT"), None, false)],
+        contacts: &[c(
+            "CRM-EDGE13",
+            "crm",
+            Some("jean@localhost"),
+            Some(""),
+            Some("Jean"),
+            Some("Local"),
+            Some("IT"),
+            None,
+            false,
+        )],
         cookie: None,
     },
     Person {
         key: "edge-14",
-        contacts: &[c("CRM-EDGE14", "crm", Some(""), Some("   "), Some("--"), Some("'"), Some("ES"), None, false)],
+        contacts: &[c(
+            "CRM-EDGE14",
+            "crm",
+            Some(""),
+            Some("   "),
+            Some("--"),
+            Some("'"),
+            Some("ES"),
+            None,
+            false,
+        )],
         cookie: None,
     },
     Person {
         key: "edge-15",
-        contacts: &[c("LOY-EDGE15", "loyalty", Some("   "), Some("00 00"), Some("X"), Some("Y"), Some("GB"), Some("  "), false)],
+        contacts: &[c(
+            "LOY-EDGE15",
+            "loyalty",
+            Some("   "),
+            Some("00 00"),
+            Some("X"),
+            Some("Y"),
+            Some("GB"),
+            Some("  "),
+            false,
+        )],
         cookie: None,
     },
     // 16: erased by e-mail hash (after orders, opens and logins)
     Person {
         key: "edge-16",
         contacts: &[
-            c("CRM-EDGE16", "crm", Some("Zoe.Erased@Example.com "), Some("06 16 16 16 16"), Some("Zoé"), Some("Effacée"), Some("FR"), None, true),
-            c("ECO-EDGE16", "ecommerce", Some("zoe.erased@example.com"), None, Some("Zoe"), Some("Effacee"), Some("FR"), None, true),
+            c(
+                "CRM-EDGE16",
+                "crm",
+                Some("Zoe.Erased@Example.com "),
+                Some("06 16 16 16 16"),
+                Some("Zoé"),
+                Some("Effacée"),
+                Some("FR"),
+                None,
+                true,
+            ),
+            c(
+                "ECO-EDGE16",
+                "ecommerce",
+                Some("zoe.erased@example.com"),
+                None,
+                Some("Zoe"),
+                Some("Effacee"),
+                Some("FR"),
+                None,
+                true,
+            ),
         ],
         cookie: Some(("ck-edge-16", true)),
     },
     // 17: erased by contact id (a loyalty member seen at the tills)
     Person {
         key: "edge-17",
-        contacts: &[c("LOY-EDGE17", "loyalty", Some("hugo.erased@example.org"), None, Some("Hugo"), Some("Effacé"), Some("FR"), Some(" LC-EDGE-17 "), true)],
+        contacts: &[c(
+            "LOY-EDGE17",
+            "loyalty",
+            Some("hugo.erased@example.org"),
+            None,
+            Some("Hugo"),
+            Some("Effacé"),
+            Some("FR"),
+            Some(" LC-EDGE-17 "),
+            true,
+        )],
         cookie: None,
     },
     // 18: erased by phone hash (SMS campaigns)
     Person {
         key: "edge-18",
-        contacts: &[c("CRM-EDGE18", "crm", None, Some("06 99 88 77 66"), Some("Inès"), Some("Effacée"), Some("FR"), None, true)],
+        contacts: &[c(
+            "CRM-EDGE18",
+            "crm",
+            None,
+            Some("06 99 88 77 66"),
+            Some("Inès"),
+            Some("Effacée"),
+            Some("FR"),
+            None,
+            true,
+        )],
         cookie: None,
     },
     // 19: re-exported with a later updated_at, an exact duplicate and a stale copy
     Person {
         key: "edge-19",
-        contacts: &[c("CRM-EDGE19", "crm", Some("claire.old@example.fr"), Some("06 19 19 19 19"), Some("Claire"), Some("Moreau"), Some("FR"), None, true)],
+        contacts: &[c(
+            "CRM-EDGE19",
+            "crm",
+            Some("claire.old@example.fr"),
+            Some("06 19 19 19 19"),
+            Some("Claire"),
+            Some("Moreau"),
+            Some("FR"),
+            None,
+            true,
+        )],
         cookie: None,
     },
 ];
@@ -324,7 +583,13 @@ fn crm_row(k: &Contact, created: i64, updated: i64) -> CrmRow {
         phone: k.phone.map(str::to_string),
         first_name: k.first.map(str::to_string),
         last_name: k.last.map(str::to_string),
-        birth_date: if jean { Some(-25_567) } else if claire { Some(5_603) } else { None },
+        birth_date: if jean {
+            Some(-25_567)
+        } else if claire {
+            Some(5_603)
+        } else {
+            None
+        },
         street_address: some_if(jean, "12, av. Victor-Hugo").or(some_if(claire, "3 rue des Lilas")),
         postal_code: some_if(jean, " 75016 ").or(some_if(claire, "69003")),
         city: some_if(jean, "Paris").or(some_if(claire, "Lyon")),
@@ -354,7 +619,10 @@ fn long_contact(created: i64) -> CrmRow {
         first_name: Some(first),
         last_name: Some(last),
         birth_date: Some(10_000),
-        street_address: Some(format!("1 {}", "rue du Faubourg Saint-Honoré, ".repeat(400))),
+        street_address: Some(format!(
+            "1 {}",
+            "rue du Faubourg Saint-Honoré, ".repeat(400)
+        )),
         postal_code: Some("1204".to_string()),
         city: Some("Genève ".repeat(100)),
         country: Some("CH".to_string()),
@@ -382,7 +650,7 @@ pub fn day_rows(day0: i32, day: u32, days: u32) -> EdgeDay {
         out.crm.push(long_contact(t(3_600)));
     }
     let claire = &PERSONS[P_CLAIRE].contacts[0];
-    if day + 3 == days || (days < 4 && day == days - 1 && day > 0) {
+    if day + 3 == days {
         // Claire's new address, exported twice in the same file (an exact duplicate)
         let mut moved = crm_row(claire, day_start(day0, 0) + 3_600 * S, t(7_200));
         moved.email = Some("Claire.Moreau+nouveau@Example.fr".to_string());
@@ -391,9 +659,17 @@ pub fn day_rows(day0: i32, day: u32, days: u32) -> EdgeDay {
     }
     if day + 2 == days {
         // a stale copy of Claire's first version re-sent later: the newest updated_at wins
-        out.crm.push(crm_row(claire, day_start(day0, 0) + 3_600 * S, day_start(day0, 0) + 3_600 * S));
+        out.crm.push(crm_row(
+            claire,
+            day_start(day0, 0) + 3_600 * S,
+            day_start(day0, 0) + 3_600 * S,
+        ));
         // Marie's consent withdrawn, her record re-exported with the same id
-        let mut marie = crm_row(&PERSONS[P_MARIE].contacts[0], day_start(day0, 0) + 3_600 * S, t(600));
+        let mut marie = crm_row(
+            &PERSONS[P_MARIE].contacts[0],
+            day_start(day0, 0) + 3_600 * S,
+            t(600),
+        );
         marie.consent_marketing = Some(false);
         marie.consent_updated_at = Some(t(600));
         out.crm.push(marie);
@@ -435,7 +711,10 @@ pub fn day_rows(day0: i32, day: u32, days: u32) -> EdgeDay {
 const JEAN_COOKIE: &str = "ck-edge-0";
 
 fn web_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
-    let long_url = format!("https://www.maison-parcours.fr/produits/{}", "chaussures-de-randonnée/".repeat(200));
+    let long_url = format!(
+        "https://www.maison-parcours.fr/produits/{}",
+        "chaussures-de-randonnée/".repeat(200)
+    );
     let event = |id: String, ts: i64, cookie: &str, session: String, kind: &'static str| WebRow {
         event_id: id,
         event_ts: ts,
@@ -458,7 +737,13 @@ fn web_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
     // Jean: a logged-in session of every event type, landing from a tracked e-mail link
     let session = format!("s-edge-0-{day}");
     for (i, kind) in EVENT_TYPES.iter().enumerate() {
-        let mut e = event(format!("ev-edge-0-{day}-{i}"), t(36_000 + i as i64 * 30), JEAN_COOKIE, session.clone(), kind);
+        let mut e = event(
+            format!("ev-edge-0-{day}-{i}"),
+            t(36_000 + i as i64 * 30),
+            JEAN_COOKIE,
+            session.clone(),
+            *kind,
+        );
         e.user_id = Some("ECO-EDGE00".to_string());
         if i == 0 {
             e.email_sha256 = email_hash("jeanfrançois.dupont@orange.fr");
@@ -479,23 +764,52 @@ fn web_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
         out.web.push(e);
     }
     // the landing exported twice in the same file, and again the next night
-    out.web.push(out.web[out.web.len() - EVENT_TYPES.len()].clone());
+    out.web
+        .push(out.web[out.web.len() - EVENT_TYPES.len()].clone());
     if day > 0 {
-        let mut again = event(format!("ev-edge-0-{}-1", day - 1), t(36_030) - 86_400 * S, JEAN_COOKIE, format!("s-edge-0-{}", day - 1), "product_view");
+        let mut again = event(
+            format!("ev-edge-0-{}-1", day - 1),
+            t(36_030) - 86_400 * S,
+            JEAN_COOKIE,
+            format!("s-edge-0-{}", day - 1),
+            "product_view",
+        );
         again.user_id = Some("ECO-EDGE00".to_string());
         out.web.push(again);
     }
     // Marie signs up and subscribes from an organic search, anonymous first
-    let mut m = event(format!("ev-edge-1-{day}-0"), t(40_000), "ck-edge-1", format!("s-edge-1-{day}"), "page_view");
+    let mut m = event(
+        format!("ev-edge-1-{day}-0"),
+        t(40_000),
+        "ck-edge-1",
+        format!("s-edge-1-{day}"),
+        "page_view",
+    );
     m.referrer = Some("https://www.google.fr/search?q=maison+parcours".to_string());
     m.device_type = Some("mobile");
     out.web.push(m);
-    let mut m = event(format!("ev-edge-1-{day}-1"), t(40_060), "ck-edge-1", format!("s-edge-1-{day}"), if day % 2 == 0 { "signup" } else { "newsletter_subscribe" });
+    let mut m = event(
+        format!("ev-edge-1-{day}-1"),
+        t(40_060),
+        "ck-edge-1",
+        format!("s-edge-1-{day}"),
+        if day % 2 == 0 {
+            "signup"
+        } else {
+            "newsletter_subscribe"
+        },
+    );
     m.email_sha256 = email_hash("Marie.Curie@gmail.com");
     m.device_type = Some("tablet");
     out.web.push(m);
     // Xiaoming: an unknown utm_medium, a social referrer, an unknown campaign id
-    let mut x = event(format!("ev-edge-4-{day}-0"), t(50_000), "ck-edge-4", format!("s-edge-4-{day}"), "page_view");
+    let mut x = event(
+        format!("ev-edge-4-{day}-0"),
+        t(50_000),
+        "ck-edge-4",
+        format!("s-edge-4-{day}"),
+        "page_view",
+    );
     x.user_id = Some("ECO-EDGE04".to_string());
     x.utm_source = Some("weird-source");
     x.utm_medium = Some("carrier-pigeon");
@@ -503,12 +817,24 @@ fn web_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
     x.referrer = Some("https://www.facebook.com/".to_string());
     out.web.push(x);
     // Zoé logs in and browses before her erasure
-    let mut z = event(format!("ev-edge-16-{day}-0"), t(52_000), "ck-edge-16", format!("s-edge-16-{day}"), "page_view");
+    let mut z = event(
+        format!("ev-edge-16-{day}-0"),
+        t(52_000),
+        "ck-edge-16",
+        format!("s-edge-16-{day}"),
+        "page_view",
+    );
     z.user_id = Some("ECO-EDGE16".to_string());
     z.email_sha256 = email_hash("zoe.erased@example.com");
     out.web.push(z);
     // Dmitri from a referral, on the store locator
-    let mut d = event(format!("ev-edge-3-{day}-0"), t(54_000), "ck-edge-3", format!("s-edge-3-{day}"), "store_locator");
+    let mut d = event(
+        format!("ev-edge-3-{day}-0"),
+        t(54_000),
+        "ck-edge-3",
+        format!("s-edge-3-{day}"),
+        "store_locator",
+    );
     d.referrer = Some("https://forum.example.de/thread/42".to_string());
     out.web.push(d);
     // an event with every nullable column null (no user agent: not a bot)
@@ -534,10 +860,20 @@ fn web_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
     // bots: a tracked landing each, on their own cookies; one uses Jean's cookie (a scraper
     // replaying his link), which must not turn him into a bot's touch
     for (b, agent) in BOT_AGENTS.iter().enumerate() {
-        let cookie = if b == 0 { JEAN_COOKIE.to_string() } else { format!("ck-edge-bot-{b}") };
+        let cookie = if b == 0 {
+            JEAN_COOKIE.to_string()
+        } else {
+            format!("ck-edge-bot-{b}")
+        };
         for i in 0..3 {
-            let mut e = event(format!("ev-edge-bot-{b}-{day}-{i}"), t(20_000 + b as i64 * 100 + i), &cookie, format!("s-edge-bot-{b}-{day}"), "page_view");
-            e.user_agent = Some(agent);
+            let mut e = event(
+                format!("ev-edge-bot-{b}-{day}-{i}"),
+                t(20_000 + b as i64 * 100 + i),
+                &cookie,
+                format!("s-edge-bot-{b}-{day}"),
+                "page_view",
+            );
+            e.user_agent = Some(*agent);
             e.utm_source = Some("google");
             e.utm_medium = Some("cpc");
             e.utm_campaign = Some(format!("cmp-edge-{}", CHANNELS[0]));
@@ -568,7 +904,12 @@ fn ad_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
     let channel = CHANNELS[ch];
     for (i, kind) in INTERACTION_TYPES.iter().enumerate() {
         for (j, dwell) in [None, Some(0), Some(45)].into_iter().enumerate() {
-            let mut a = row(format!("ad-edge-0-{day}-{i}-{j}"), t(30_000 + (i * 3 + j) as i64 * 400), channel, kind);
+            let mut a = row(
+                format!("ad-edge-0-{day}-{i}-{j}"),
+                t(30_000 + (i * 3 + j) as i64 * 400),
+                channel,
+                *kind,
+            );
             match channel {
                 "email" => a.email_sha256 = jean_email.clone(),
                 "sms" => a.phone_sha256 = phone_hash("06 12 34 56 70", "FR"),
@@ -579,8 +920,16 @@ fn ad_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
         }
     }
     // Marie: only views, never with a dwell time, on the e-mail and social platforms
-    for (j, (channel, dwell)) in [("email", None), ("paid_social", Some(0)), ("display", None)].into_iter().enumerate() {
-        let mut a = row(format!("ad-edge-1-{day}-{j}"), t(41_000 + j as i64 * 900), channel, "view");
+    for (j, (channel, dwell)) in [("email", None), ("paid_social", Some(0)), ("display", None)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut a = row(
+            format!("ad-edge-1-{day}-{j}"),
+            t(41_000 + j as i64 * 900),
+            channel,
+            "view",
+        );
         if channel == "email" {
             a.email_sha256 = marie_email.clone();
         } else {
@@ -591,14 +940,27 @@ fn ad_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
     }
     // Mohammed: only views, without dwell, and no web visit: weeks made of views alone
     let mohammed = email_hash("mohammed.alali@hotmail.fr");
-    for (j, (channel, dwell)) in [("email", None), ("paid_social", Some(0))].into_iter().enumerate() {
-        let mut a = row(format!("ad-edge-5-{day}-{j}"), t(42_000 + j as i64 * 600), channel, "view");
+    for (j, (channel, dwell)) in [("email", None), ("paid_social", Some(0))]
+        .into_iter()
+        .enumerate()
+    {
+        let mut a = row(
+            format!("ad-edge-5-{day}-{j}"),
+            t(42_000 + j as i64 * 600),
+            channel,
+            "view",
+        );
         a.email_sha256 = mohammed.clone();
         a.dwell_seconds = dwell;
         out.ad.push(a);
     }
     // Xiaoming clicks and the platform reports the largest dwell an Int32 holds
-    let mut a = row(format!("ad-edge-4-{day}"), t(42_500), "paid_search", "click");
+    let mut a = row(
+        format!("ad-edge-4-{day}"),
+        t(42_500),
+        "paid_search",
+        "click",
+    );
     a.anonymous_id = Some("ck-edge-4".to_string());
     a.dwell_seconds = Some(i32::MAX);
     out.ad.push(a);
@@ -611,8 +973,18 @@ fn ad_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
     a.dwell_seconds = Some(12);
     out.ad.push(a);
     // an interaction carrying no identifier, and one on a cookie seen nowhere else
-    out.ad.push(row(format!("ad-edge-anon-{day}"), t(45_000), "display", "click"));
-    let mut a = row(format!("ad-edge-stray-{day}"), t(45_100), "affiliate", "like");
+    out.ad.push(row(
+        format!("ad-edge-anon-{day}"),
+        t(45_000),
+        "display",
+        "click",
+    ));
+    let mut a = row(
+        format!("ad-edge-stray-{day}"),
+        t(45_100),
+        "affiliate",
+        "like",
+    );
     a.anonymous_id = Some(format!("ck-edge-stray-{day}"));
     a.dwell_seconds = Some(-5);
     out.ad.push(a);
@@ -738,7 +1110,11 @@ fn sales_rows(out: &mut EdgeDay, day: u32, date: i32, t: &dyn Fn(i64) -> i64) {
     out.regs.push(RegRow {
         registration_id: format!("REG-EDGE-2-{day}"),
         registered_at: t(48_000),
-        email: if day % 2 == 0 { "Paul . Martin @ gmail.com".to_string() } else { "paul.martin@gmial.com".to_string() },
+        email: if day % 2 == 0 {
+            "Paul . Martin @ gmail.com".to_string()
+        } else {
+            "paul.martin@gmial.com".to_string()
+        },
         purchase_date: date - 3,
         retailer: "Boulanger",
         product_sku: format!("SKU-ÉDGE-{day:03}"),
@@ -764,11 +1140,32 @@ pub fn suppression_rows(day0: i32, days: u32) -> Vec<(u32, SuppressionRow)> {
     let at = |d: u32| day_start(day0, day(d)) + 80_000 * S;
     let mut rows = Vec::new();
     if let Some(h) = email_hash("zoe.erased@example.com") {
-        rows.push((day(2), SuppressionRow { identifier_type: "email_sha256", identifier_value: h, requested_at: at(2) }));
+        rows.push((
+            day(2),
+            SuppressionRow {
+                identifier_type: "email_sha256",
+                identifier_value: h,
+                requested_at: at(2),
+            },
+        ));
     }
-    rows.push((day(3), SuppressionRow { identifier_type: "contact_id", identifier_value: PERSONS[P_HUGO].contacts[0].id.to_string(), requested_at: at(3) }));
+    rows.push((
+        day(3),
+        SuppressionRow {
+            identifier_type: "contact_id",
+            identifier_value: PERSONS[P_HUGO].contacts[0].id.to_string(),
+            requested_at: at(3),
+        },
+    ));
     if let Some(h) = phone_hash("06 99 88 77 66", "FR") {
-        rows.push((day(days.saturating_sub(2)), SuppressionRow { identifier_type: "phone_sha256", identifier_value: h, requested_at: at(days.saturating_sub(2)) }));
+        rows.push((
+            day(days.saturating_sub(2)),
+            SuppressionRow {
+                identifier_type: "phone_sha256",
+                identifier_value: h,
+                requested_at: at(days.saturating_sub(2)),
+            },
+        ));
     }
     rows
 }
@@ -784,32 +1181,112 @@ pub fn truth_rows(days: u32) -> Vec<TruthRow> {
     };
     for p in PERSONS {
         for k in p.contacts {
-            rows.push(truth("crm_contacts", k.id.to_string(), p.key, k.identifiable));
+            rows.push(truth(
+                "crm_contacts",
+                k.id.to_string(),
+                p.key,
+                k.identifiable,
+            ));
         }
         if let Some((cookie, tied)) = p.cookie {
             rows.push(truth("cookies", cookie.to_string(), p.key, tied));
         }
     }
-    rows.push(truth("crm_contacts", "CRM-EDGE06".into(), PERSONS[P_LONG].key, false));
+    rows.push(truth(
+        "crm_contacts",
+        "CRM-EDGE06".into(),
+        PERSONS[P_LONG].key,
+        false,
+    ));
     for d in 0..days {
-        rows.push(truth("orders", format!("ORD-EDGE-0-{d}"), PERSONS[P_JEAN].key, true));
-        rows.push(truth("orders", format!("ORD-EDGE-2-{d}"), PERSONS[P_PAUL].key, true));
-        rows.push(truth("orders", format!("ORD-EDGE-16-{d}"), PERSONS[P_ZOE].key, true));
-        rows.push(truth("orders", format!("ORD-EDGE-ANON-{d}"), &format!("edge-anon-order-{d}"), false));
-        rows.push(truth("pos_transactions", format!("TX-EDGE-17-{d}"), PERSONS[P_HUGO].key, true));
-        rows.push(truth("pos_transactions", format!("TX-EDGE-5-{d}"), PERSONS[P_MOHAMMED].key, true));
-        rows.push(truth("pos_transactions", format!("TX-EDGE-0-{d}"), PERSONS[P_JEAN].key, true));
-        rows.push(truth("pos_transactions", format!("TX-EDGE-CASH-{d}"), &format!("edge-cash-{d}"), false));
-        rows.push(truth("purchase_registrations", format!("REG-EDGE-2-{d}"), PERSONS[P_PAUL].key, true));
-        rows.push(truth("purchase_registrations", format!("REG-EDGE-INVALID-{d}"), &format!("edge-reg-{d}"), false));
-        rows.push(truth("cookies", format!("ck-edge-null-{d}"), &format!("edge-null-{d}"), false));
-        rows.push(truth("cookies", format!("ck-edge-stray-{d}"), &format!("edge-stray-{d}"), false));
+        rows.push(truth(
+            "orders",
+            format!("ORD-EDGE-0-{d}"),
+            PERSONS[P_JEAN].key,
+            true,
+        ));
+        rows.push(truth(
+            "orders",
+            format!("ORD-EDGE-2-{d}"),
+            PERSONS[P_PAUL].key,
+            true,
+        ));
+        rows.push(truth(
+            "orders",
+            format!("ORD-EDGE-16-{d}"),
+            PERSONS[P_ZOE].key,
+            true,
+        ));
+        rows.push(truth(
+            "orders",
+            format!("ORD-EDGE-ANON-{d}"),
+            &format!("edge-anon-order-{d}"),
+            false,
+        ));
+        rows.push(truth(
+            "pos_transactions",
+            format!("TX-EDGE-17-{d}"),
+            PERSONS[P_HUGO].key,
+            true,
+        ));
+        rows.push(truth(
+            "pos_transactions",
+            format!("TX-EDGE-5-{d}"),
+            PERSONS[P_MOHAMMED].key,
+            true,
+        ));
+        rows.push(truth(
+            "pos_transactions",
+            format!("TX-EDGE-0-{d}"),
+            PERSONS[P_JEAN].key,
+            true,
+        ));
+        rows.push(truth(
+            "pos_transactions",
+            format!("TX-EDGE-CASH-{d}"),
+            &format!("edge-cash-{d}"),
+            false,
+        ));
+        rows.push(truth(
+            "purchase_registrations",
+            format!("REG-EDGE-2-{d}"),
+            PERSONS[P_PAUL].key,
+            true,
+        ));
+        rows.push(truth(
+            "purchase_registrations",
+            format!("REG-EDGE-INVALID-{d}"),
+            &format!("edge-reg-{d}"),
+            false,
+        ));
+        rows.push(truth(
+            "cookies",
+            format!("ck-edge-null-{d}"),
+            &format!("edge-null-{d}"),
+            false,
+        ));
+        rows.push(truth(
+            "cookies",
+            format!("ck-edge-stray-{d}"),
+            &format!("edge-stray-{d}"),
+            false,
+        ));
     }
     if days > 1 {
-        rows.push(truth("orders", "ORD-EDGE-MAX".into(), PERSONS[P_XIAOMING].key, true));
+        rows.push(truth(
+            "orders",
+            "ORD-EDGE-MAX".into(),
+            PERSONS[P_XIAOMING].key,
+            true,
+        ));
     }
     for b in 1..BOT_AGENTS.len() {
-        rows.push(truth("cookies", format!("ck-edge-bot-{b}"), &format!("bot-edge-{b}"), false));
+        rows.push(truth(
+            "cookies",
+            format!("ck-edge-bot-{b}"),
+            &format!("bot-edge-{b}"),
+            false,
+        ));
     }
     rows
 }
@@ -823,7 +1300,11 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for day in 0..6 {
             for a in day_rows(20_000, day, 10).ad {
-                seen.insert((a.channel, a.interaction_type, a.dwell_seconds.map(|d| d > 0)));
+                seen.insert((
+                    a.channel,
+                    a.interaction_type,
+                    a.dwell_seconds.map(|d| d > 0),
+                ));
             }
         }
         for ch in CHANNELS {

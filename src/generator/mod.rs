@@ -869,7 +869,13 @@ fn produce(
         let spend = spend_rows(world, day, &counts, organic);
         if !spend.is_empty() {
             let t = Table::CampaignSpend;
-            emit(senders, &mut held, export(t, day), t, tables::spend_batch(&spend)?)?;
+            emit(
+                senders,
+                &mut held,
+                export(t, day),
+                t,
+                tables::spend_batch(&spend)?,
+            )?;
         }
         if edgy {
             let e = edges::day_rows(world.day0, day, world.days);
@@ -883,7 +889,10 @@ fn produce(
                     Table::PurchaseRegistrations,
                     nonempty(&e.regs, tables::reg_batch)?,
                 ),
-                (Table::CampaignSpend, nonempty(&e.spend, tables::spend_batch)?),
+                (
+                    Table::CampaignSpend,
+                    nonempty(&e.spend, tables::spend_batch)?,
+                ),
             ];
             for (table, batch) in batches {
                 if let Some(batch) = batch {

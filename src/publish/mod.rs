@@ -90,7 +90,7 @@ pub struct CommitRecord {
     /// `test` default to. Absent in records written before it was recorded, and in the view
     /// of a Delta table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_date: Option<NaiveDate>,
+    pub run_date: Option<String>,
     pub committed_at: String,
     pub materialization: Materialization,
     pub partition_by: Option<String>,
@@ -261,11 +261,7 @@ pub async fn stage(
     })
 }
 
-async fn write_empty(
-    store: &Arc<dyn ObjectStore>,
-    path: &Path,
-    schema: &SchemaRef,
-) -> Result<()> {
+async fn write_empty(store: &Arc<dyn ObjectStore>, path: &Path, schema: &SchemaRef) -> Result<()> {
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .set_created_by(format!("parcours {}", env!("CARGO_PKG_VERSION")))
@@ -315,12 +311,14 @@ pub async fn last_run(
     root: &StorageRoot,
     tables: impl Iterator<Item = &str>,
 ) -> Result<Option<(NaiveDate, String, String)>> {
-    let records =
-        futures::future::try_join_all(tables.map(|t| read_commit(root, t))).await?;
+    let records = futures::future::try_join_all(tables.map(|t| read_commit(root, t))).await?;
     Ok(records
         .into_iter()
         .flatten()
-        .filter_map(|r| r.run_date.map(|d| (d, r.run_id, r.committed_at)))
+        .filter_map(|r| {
+            let date = crate::config::parse_date(r.run_date.as_deref()?)?;
+            Some((date, r.run_id, r.committed_at))
+        })
         // committed_at is RFC 3339 in UTC with millisecond precision: text order is time order
         .max_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0))))
 }
@@ -472,7 +470,7 @@ fn next_version(
         format_version: 1,
         table: table.clone(),
         run_id: staged.run_id.clone(),
-        run_date: staged.run_date,
+        run_date: staged.run_date.map(|d| d.to_string()),
         committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         materialization,
         partition_by: part_col,

@@ -66,7 +66,9 @@ pub async fn plan(ctx: &SessionContext, model: &Model) -> Result<DataFrame> {
         .map_err(|e| {
             let message = format!("model `{}`: {}", model.name, clean_df_error(&e));
             match Error::query("", &e) {
-                Error::Internal(_) => Error::Internal(format!("{} ({}): {message}", model.name, model.path)),
+                Error::Internal(_) => {
+                    Error::Internal(format!("{} ({}): {message}", model.name, model.path))
+                }
                 _ => Error::config(&model.path, None, message),
             }
         })?;
@@ -927,7 +929,9 @@ fn apply_tests(result: &mut ModelResult) {
 fn with_model(e: Error, model: &Model) -> Error {
     match e {
         Error::Internal(m) => Error::Internal(format!("{} ({}): {m}", model.name, model.path)),
-        Error::Execution(m) => Error::Execution(format!("model `{}` ({}): {m}", model.name, model.path)),
+        Error::Execution(m) => {
+            Error::Execution(format!("model `{}` ({}): {m}", model.name, model.path))
+        }
         Error::Sql(m) => Error::config(&model.path, None, format!("model `{}`: {m}", model.name)),
         other => other,
     }
@@ -941,7 +945,13 @@ mod tests {
     fn the_line_of_a_call() {
         let sql = "select\n  x_markov_removal_effects(a),\n  markov_removal_effects (path, converted, 5)\nfrom t";
         assert_eq!(line_of_call(sql, "markov_removal_effects"), Some(3));
-        assert_eq!(line_of_call("select MARKOV_REMOVAL_EFFECTS(p, c)", "markov_removal_effects"), Some(1));
+        assert_eq!(
+            line_of_call(
+                "select MARKOV_REMOVAL_EFFECTS(p, c)",
+                "markov_removal_effects"
+            ),
+            Some(1)
+        );
         assert_eq!(line_of_call("select 1", "markov_removal_effects"), None);
     }
 }

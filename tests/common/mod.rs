@@ -228,7 +228,10 @@ impl TestProject {
 
     /// The SHA-256 of every file of the published `tables` in `warehouse/`, by table folder
     /// and partition, in file-name order (names carry the run id; the contents must not).
-    pub fn file_digests(&self, tables: &[String]) -> std::collections::BTreeMap<String, Vec<String>> {
+    pub fn file_digests(
+        &self,
+        tables: &[String],
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
         use sha2::Digest;
         let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
         for t in tables {
@@ -345,6 +348,12 @@ pub fn assert_same_files(
     b: &std::collections::BTreeMap<String, Vec<String>>,
 ) {
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    let differing: Vec<&String> = keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).collect();
-    assert!(differing.is_empty(), "{what}: the files differ in {differing:?}");
+    let differing: Vec<&String> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{what}: the files differ in {differing:?}"
+    );
 }
