@@ -56,7 +56,19 @@ pub enum Error {
     #[error("{0}")]
     Locked(String),
 
-    /// Everything else: a DataFusion, Arrow or Parquet failure outside a model.
+    /// A query the engine refused to plan (unknown column, wrong argument type, a literal
+    /// argument out of range): the SQL is wrong. `validate` finds these in models before a run;
+    /// one met later names what it was planning.
+    #[error("{0}")]
+    Sql(String),
+
+    /// A query that failed on the data while it ran: a cast or function refused a value, the
+    /// memory limit was reached. The model (or command) fails; nothing of it is published.
+    #[error("{0}")]
+    Execution(String),
+
+    /// A bug: an invariant of parcours or of the engine broke (DataFusion's own internal
+    /// errors, a panicked task, a failed serialisation). Please report it.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -98,7 +110,8 @@ impl Error {
     /// The process exit code for this error (see [`exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config { .. } | Error::Usage(_) => exit::CONFIG,
+            Error::Config { .. } | Error::Usage(_) | Error::Sql(_) => exit::CONFIG,
+            Error::Execution(_) => exit::MODEL_FAILED,
             Error::SourceData { .. } => exit::SOURCE_DATA,
             Error::Storage { .. } => exit::STORAGE,
             Error::Locked(_) => exit::LOCKED,
@@ -107,8 +120,77 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A DataFusion failure classified by its root cause, prefixed with `context` (what was
+    /// being planned or run). Only the engine's internal errors and panicked tasks are bugs;
+    /// planning errors are the SQL's; the rest (values a cast or function refused, the memory
+    /// limit, storage read while executing) fail what was running.
+    pub fn query(context: &str, e: &datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError as D;
+        let message = e.strip_backtrace();
+        let text = if context.is_empty() {
+            message
+        } else {
+            format!("{context}: {message}")
+        };
+        match e.find_root() {
+            D::Internal(_) | D::ExecutionJoin(_) => Error::Internal(text),
+            D::Plan(_)
+            | D::SQL(..)
+            | D::SchemaError(..)
+            | D::Configuration(_)
+            | D::NotImplemented(_)
+            | D::Substrait(_) => Error::Sql(text),
+            D::Collection(errors) if !errors.is_empty() => {
+                // classified by the first error, reported whole
+                match Error::query("", &errors[0]) {
+                    Error::Internal(_) => Error::Internal(text),
+                    Error::Sql(_) => Error::Sql(text),
+                    _ => Error::Execution(text),
+                }
+            }
+            _ => Error::Execution(text),
+        }
+    }
+}
+
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        Error::Internal(e.to_string())
+        Error::query("", &e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::error::DataFusionError as D;
+
+    #[test]
+    fn only_engine_bugs_are_internal() {
+        let code = |e: D| Error::query("model `m`", &e).exit_code();
+        assert_eq!(code(D::Internal("broken invariant".into())), exit::INTERNAL);
+        assert_eq!(code(D::Plan("no column x".into())), exit::CONFIG);
+        assert_eq!(code(D::NotImplemented("LATERAL".into())), exit::CONFIG);
+        assert_eq!(
+            code(D::Execution("Cast error: 'abc' is not an Int32".into())),
+            exit::MODEL_FAILED
+        );
+        assert_eq!(
+            code(D::ResourcesExhausted("pool full".into())),
+            exit::MODEL_FAILED
+        );
+        // the root cause decides, through context wrappers
+        let wrapped = D::Context(
+            "writing".into(),
+            Box::new(D::Plan("order must be between 1 and 4".into())),
+        );
+        assert_eq!(code(wrapped), exit::CONFIG);
+        let shared = D::Shared(std::sync::Arc::new(D::Internal("x".into())));
+        assert_eq!(code(shared), exit::INTERNAL);
+        let e = Error::query("model `m` (sql/m.sql)", &D::Execution("bad value".into()));
+        assert_eq!(
+            e.to_string(),
+            "model `m` (sql/m.sql): Execution error: bad value"
+        );
     }
 }

@@ -134,6 +134,31 @@ fn web_events(p: &TestProject) {
             N,
             bot,
         ),
+        // Plain HTTP clients replaying her tracked link: bots too (bot_pattern), never touches.
+        event(
+            "ev-bot-py",
+            "2026-10-13T04:00:00Z",
+            "ck-a",
+            "s-bot-py",
+            N,
+            "page_view",
+            N,
+            Some(("google", "cpc", "cmp-s")),
+            N,
+            "python-requests/2.31.0",
+        ),
+        event(
+            "ev-bot-curl",
+            "2026-10-13T05:00:00Z",
+            "ck-a",
+            "s-bot-curl",
+            N,
+            "page_view",
+            N,
+            Some(("google", "cpc", "cmp-s")),
+            N,
+            "curl/8.4.0",
+        ),
         // Alice's direct, logged-in visit in which she orders.
         event(
             "ev-a2",
@@ -292,6 +317,28 @@ fn ad_interactions(p: &TestProject) {
             "ck-n",
         ),
         open("z-1", "2026-10-15T08:00:00Z", "cmp-e", &z),
+        // Nina's week of 10-19: two views of a social ad, the platform reporting no dwell time
+        // (null, then 0), and nothing else
+        by_cookie(
+            "n-v1",
+            "2026-10-21T08:00:00Z",
+            "paid_social",
+            "cmp-p",
+            "view",
+            "ck-n",
+        ),
+        {
+            let mut v = by_cookie(
+                "n-v2",
+                "2026-10-22T08:00:00Z",
+                "paid_social",
+                "cmp-p",
+                "view",
+                "ck-n",
+            );
+            v[8] = I(0);
+            v
+        },
     ];
     write_raw(p, "ad_interactions", Some(RUN_DATE), &rows);
 }
@@ -448,6 +495,9 @@ fn campaign_spend(p: &TestProject) {
         spend("2026-10-14", "paid_search", "cmp-x", 500, 50, 5),
         // E-mail costs nothing.
         spend("2026-10-14", "email", "cmp-e", 0, 10, 0),
+        // The organic pseudo-campaigns, named by the contract's spend channels.
+        spend("2026-10-14", "seo", "seo", 0, 0, 3),
+        spend("2026-10-14", " SOCIAL_ORGANIC ", "social_organic", 0, 0, 1),
     ];
     write_raw(p, "campaign_spend", Some(RUN_DATE), &rows);
 }
@@ -554,8 +604,8 @@ fn attribution_models_on_hand_made_journeys() {
     let p = project();
     run(&p, &[]);
 
-    // Touches: Alice's click and its tracked landing are one touch; the bot, the e-mail send and
-    // the impressions are none; Zoé is gone.
+    // Touches: Alice's click and its tracked landing are one touch; the bots (a crawler and two
+    // plain HTTP clients), the e-mail send and the impressions are none; Zoé is gone.
     let touches: Vec<String> = p
         .query_rows("select touchpoint_id from fct_touchpoint order by 1")
         .into_iter()
@@ -573,6 +623,8 @@ fn attribution_models_on_hand_made_journeys() {
             "ad:c-3",
             "ad:l-1",
             "ad:n-1",
+            "ad:n-v1",
+            "ad:n-v2",
             "ad:r-1",
             "web:s-a3",
             "web:s-e",
@@ -837,6 +889,31 @@ fn attribution_models_on_hand_made_journeys() {
          where date = '2026-10-14' and model = 'first_touch' and campaign_id = 'cmp-e'",
     );
     assert_eq!(roi, [["cmp-e", "0.00", "1.0", "0.0", ""]], "{roi:?}");
+
+    // One channel vocabulary: campaign_spend's seo and social_organic are the channels the
+    // sessions of those pseudo-campaigns touch through.
+    for table in ["agg_channel_performance", "agg_campaign_daily"] {
+        assert_eq!(
+            p.query_rows(&format!(
+                "select distinct campaign_id, channel from {table}
+                 where campaign_id in ('seo', 'social_organic') order by 1"
+            )),
+            [
+                ["seo", "organic_search"],
+                ["social_organic", "organic_social"]
+            ],
+            "{table}"
+        );
+    }
+    // Nina's views, with no dwell reported, are a week of engagement worth one point each.
+    assert_eq!(
+        p.query_rows(
+            "select opens, views, clicks, dwell_seconds, sessions, engagement_score from fct_engagement
+             where week = '2026-10-19' and person_id = (
+                 select person_id from bridge_identity where identifier_value = 'CRM-N')"
+        ),
+        [["0", "2", "0", "0", "0", "2.0"]]
+    );
 
     // Engagement: Alice's week of 10-12 has the click and two sessions (the bot's is not hers),
     // 3·1 + 2·2 = 7; the week before, an open with 30 s of attention, 1 + 30/30 = 2; velocity

@@ -275,3 +275,53 @@ fn usage_errors_exit_2() {
             .contains("pipelines.yaml: cannot read the project file")
     );
 }
+
+#[test]
+fn literal_arguments_are_checked_before_anything_runs() {
+    // The reference project's Markov order is a var; 5 is out of range, and validate, compile
+    // and run say so with the file and line of the call, exit 2, before any model runs.
+    let p = common::reference_project();
+    p.generate_raw(3, 5);
+    let sql = p.read_file("sql/attribution/int_markov_removal_effects.sql");
+    let line = sql
+        .lines()
+        .position(|l| l.contains("markov_removal_effects("))
+        .expect("call")
+        + 1;
+    for command in ["validate", "compile", "run"] {
+        let out = p.run(&[command, "--date", "2026-10-31", "--var", "markov_order=5"]);
+        assert_eq!(out.code, 2, "{command}: {}", out.all());
+        assert!(
+            out.stderr.contains(&format!(
+                "sql/attribution/int_markov_removal_effects.sql:{line}: model `int_markov_removal_effects`: markov_removal_effects: order must be an integer literal between 1 and 4, got 5"
+            )),
+            "{command}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("internal error"), "{}", out.stderr);
+    }
+    let published: Vec<String> = std::fs::read_dir(p.path().join("data/warehouse"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().join("_parcours_commit.json").exists())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(published.is_empty(), "published: {published:?}");
+
+    // A column where a literal is required.
+    p.write_file(
+        "sql/attribution/int_shapley_weights.sql",
+        "select w['channel_set'] as channel_set, w['channel'] as channel, w['weight'] as weight\nfrom (\n    select unnest(shapley_channel_weights(path, converted,\n        cardinality(path))) as w\n    from int_attribution_paths\n)\n",
+    );
+    let out = p.run(&["validate", "--date", "2026-10-31"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains(
+            "sql/attribution/int_shapley_weights.sql:3: model `int_shapley_weights`: shapley_channel_weights: max_channels must be an integer literal between 0 and 20, got an expression that is not a literal"
+        ),
+        "{}",
+        out.stderr
+    );
+}

@@ -363,6 +363,81 @@ fn first_night(p: &TestProject) {
                 N,
                 N,
             ),
+            // Jean-François signs up at the loyalty desk as "JF", Jean-Luc at the newsletter
+            // as "J.-L.": initials of a compound first name, not another person
+            contact(
+                "CRM-JF1",
+                "crm",
+                N,
+                S("06 71 72 73 74"),
+                "Jean-François",
+                "Lemaire",
+                N,
+                N,
+                N,
+                N,
+            ),
+            contact(
+                "LOY-JF2",
+                "loyalty",
+                N,
+                S("+33 6 71 72 73 74"),
+                "JF",
+                "Lemaire",
+                N,
+                N,
+                N,
+                S("LC0009"),
+            ),
+            contact(
+                "CRM-JL1",
+                "crm",
+                S("jl.perrin@example.com"),
+                N,
+                "Jean-Luc",
+                "Perrin",
+                N,
+                N,
+                N,
+                N,
+            ),
+            contact(
+                "NWS-JL2",
+                "newsletter",
+                S("JL.Perrin@example.com"),
+                N,
+                "J.-L.",
+                "Perrin",
+                N,
+                N,
+                N,
+                N,
+            ),
+            // ... but two letters are not a wildcard: "JL" and Julie on one phone are two people
+            contact(
+                "CRM-JU1",
+                "crm",
+                N,
+                S("06 81 82 83 84"),
+                "Julie",
+                "Carré",
+                N,
+                N,
+                N,
+                N,
+            ),
+            contact(
+                "LOY-JU2",
+                "loyalty",
+                N,
+                S("06 81 82 83 84"),
+                "JL",
+                "Carré",
+                N,
+                N,
+                N,
+                S("LC0010"),
+            ),
         ],
     );
     write_raw(
@@ -643,6 +718,21 @@ fn rules_guards_erasure_and_stable_ids() {
         person(&b, "contact_id:CRM-W1"),
         person(&b, "contact_id:NWS-W2"),
         "Guillaume and Will"
+    );
+    assert_eq!(
+        person(&b, "contact_id:CRM-JF1"),
+        person(&b, "contact_id:LOY-JF2"),
+        "Jean-François and JF"
+    );
+    assert_eq!(
+        person(&b, "contact_id:CRM-JL1"),
+        person(&b, "contact_id:NWS-JL2"),
+        "Jean-Luc and J.-L."
+    );
+    assert_ne!(
+        person(&b, "contact_id:CRM-JU1"),
+        person(&b, "contact_id:LOY-JU2"),
+        "Julie and JL"
     );
 
     // A model selected alone computes the ephemeral models it reads (here the whole graph

@@ -314,13 +314,19 @@ fn runtime_failure_keeps_the_previous_version() {
     );
     let results = json(&p.read_file("target/run_results.json"));
     assert_eq!(results["success"], false);
-    assert!(
-        results["results"]
-            .as_array()
-            .expect("r")
-            .iter()
-            .any(|r| r["status"] == "error" && r["error"].is_string())
-    );
+    let errors: Vec<&str> = results["results"]
+        .as_array()
+        .expect("r")
+        .iter()
+        .filter(|r| r["status"] == "error")
+        .filter_map(|r| r["error"].as_str())
+        .collect();
+    assert!(!errors.is_empty(), "{results}");
+    // a value the data holds is the model's failure, named with its file, not a bug (exit 70)
+    for e in &errors {
+        assert!(!e.contains("internal error"), "{e}");
+        assert!(e.starts_with("model `") && e.contains("(sql/"), "{e}");
+    }
 }
 
 #[test]
@@ -624,4 +630,73 @@ fn a_join_too_big_for_the_pool_is_retried_with_sort_merge_joins() {
     let out = p.run(&args);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
+}
+
+#[test]
+fn show_and_test_default_to_the_last_run_date() {
+    let p = fixture("shop");
+    p.write_shop_raw();
+    let out = p.run(&["run", "--date", "2026-11-21"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let record = json(&p.read_file("warehouse/fct_orders/_parcours_commit.json"));
+    assert_eq!(record["run_date"], "2026-11-21");
+
+    // No --date: the date of the last published run, said on stderr; the night's one order.
+    let out = p.run(&["show", "fct_orders"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("no --date: using 2026-11-21, the run date of the last published run"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("| o4 "), "{}", out.stdout);
+    assert!(out.stdout.ends_with("1 row\n"), "{}", out.stdout);
+
+    // A day without orders: the header still names the columns, and says 0 rows.
+    let out = p.run(&["show", "fct_orders", "--date", "2026-11-25"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stderr.contains("no --date"), "{}", out.stderr);
+    let header = out.stdout.lines().nth(1).unwrap_or_default().to_string();
+    for column in [
+        "order_id",
+        "order_ts",
+        "customer_id",
+        "amount",
+        "status",
+        "order_date",
+    ] {
+        assert!(header.contains(column), "{}", out.stdout);
+    }
+    assert!(out.stdout.ends_with("0 rows\n"), "{}", out.stdout);
+
+    // Floats at a readable precision.
+    p.write_file(
+        "sql/marts/float_check.sql",
+        "select 0.1 + 0.2 as share, cast(2 as double) / 3 as third, cast(null as double) as nothing\n",
+    );
+    let out = p.run(&["show", "float_check"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("| 0.3   | 0.666667 |"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("0.30000000000000004"),
+        "{}",
+        out.stdout
+    );
+
+    // `test` too runs at the last run's date.
+    std::fs::remove_file(p.path().join("sql/marts/float_check.sql")).expect("rm");
+    let out = p.run(&["test"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("no --date: using 2026-11-21"),
+        "{}",
+        out.stderr
+    );
+    let results = json(&p.read_file("target/run_results.json"));
+    assert_eq!(results["run_date"], "2026-11-21");
 }

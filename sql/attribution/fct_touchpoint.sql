@@ -9,10 +9,9 @@ with candidates as (
     select
         'interaction' as record_type, interaction_id as record_id,
         'ad:' || interaction_id as touchpoint_id, interaction_ts as touch_ts,
-        coalesce(al.channel, lower(trim(a.channel))) as channel, campaign_id, interaction_type,
+        channel, campaign_id, interaction_type,
         'ad' as source, interaction_type = 'impression' as is_view_through
-    from ad_interactions a
-    left join channel_aliases al on al.platform_channel = lower(trim(a.channel))
+    from stg_ad_interactions
     where interaction_type <> 'impression' or {{ var("attribution_include_impressions") }}
     union all
     -- plain Utf8 like the raw export: a string column read back from a staged table is a view

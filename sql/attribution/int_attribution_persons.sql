@@ -17,7 +17,7 @@ with records as (
         named_struct('type', 'phone_sha256', 'value', phone_sha256, 'priority', 2),
         named_struct('type', 'anonymous_id', 'value', anonymous_id, 'priority', 3)
     )
-    from ad_interactions
+    from stg_ad_interactions
     -- impressions only when attribution counts them; from the oldest day attribution reads
     where (interaction_type <> 'impression' or {{ var("attribution_include_impressions") }})
       and interaction_ts >= {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }} + 35)

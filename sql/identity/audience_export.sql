@@ -10,10 +10,11 @@ with person_contacts as (
 best as (
     select
         person_id,
-        first_value(google_email_sha256 order by updated_at desc) filter (where google_email_sha256 is not null) as google_email,
-        first_value(meta_email_sha256 order by updated_at desc) filter (where meta_email_sha256 is not null) as meta_email,
-        first_value(google_phone_sha256 order by updated_at desc) filter (where google_phone_sha256 is not null) as google_phone,
-        first_value(meta_phone_sha256 order by updated_at desc) filter (where meta_phone_sha256 is not null) as meta_phone
+        -- ties on updated_at broken by the value, so that a rerun exports the same hashes
+        first_value(google_email_sha256 order by updated_at desc, google_email_sha256) filter (where google_email_sha256 is not null) as google_email,
+        first_value(meta_email_sha256 order by updated_at desc, meta_email_sha256) filter (where meta_email_sha256 is not null) as meta_email,
+        first_value(google_phone_sha256 order by updated_at desc, google_phone_sha256) filter (where google_phone_sha256 is not null) as google_phone,
+        first_value(meta_phone_sha256 order by updated_at desc, meta_phone_sha256) filter (where meta_phone_sha256 is not null) as meta_phone
     from person_contacts
     group by person_id
 ),

@@ -21,10 +21,12 @@ contacts as (
 contact_facts as (
     select
         person_id,
-        first_value(usable_email order by updated_at desc) filter (where usable_email is not null) as email_sha256,
-        first_value(usable_phone order by updated_at desc) filter (where usable_phone is not null) as phone_sha256,
-        first_value(country order by updated_at desc) filter (where country is not null) as country,
-        first_value(consent_marketing order by consent_updated_at desc nulls last, updated_at desc) as consent_marketing,
+        -- records updated at the same instant (a bulk load) are told apart by the value itself,
+        -- so the same data always gives the same person; a tied consent is no consent
+        first_value(usable_email order by updated_at desc, usable_email) filter (where usable_email is not null) as email_sha256,
+        first_value(usable_phone order by updated_at desc, usable_phone) filter (where usable_phone is not null) as phone_sha256,
+        first_value(country order by updated_at desc, country) filter (where country is not null) as country,
+        first_value(consent_marketing order by consent_updated_at desc nulls last, updated_at desc, consent_marketing) as consent_marketing,
         min(created_at) as first_seen_at,
         max(updated_at) as last_seen_at
     from contacts

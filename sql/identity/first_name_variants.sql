@@ -1,7 +1,7 @@
 -- Seed: first names one person goes by that share no beginning, or too little of it for the
--- short-form rule of int_shared_identifiers (a prefix of five letters or less, at least two
--- letters shorter). Normalised like normalize_name (lower case, no accents, spaces for
--- hyphens); each pair is stored in sorted order so a lookup needs no second try.
+-- short-form and initials rules of int_shared_identifiers (a prefix of five letters or less, at
+-- least two letters shorter; JF for Jean-François). Normalised like normalize_name (lower
+-- case, no accents, spaces for hyphens); each pair is stored in sorted order so a lookup needs no second try.
 select least(name, variant) as name_low, greatest(name, variant) as name_high
 from (values
     ('thomas', 'tom'), ('thomas', 'tommy'),
@@ -9,7 +9,6 @@ from (values
     ('margaux', 'margot'), ('marguerite', 'margot'), ('marguerite', 'maguy'),
     ('elisabeth', 'babeth'), ('elisabeth', 'lisa'), ('elizabeth', 'liz'), ('elizabeth', 'betty'),
     ('robert', 'bob'), ('emmanuel', 'manu'), ('emmanuelle', 'manue'),
-    ('jean baptiste', 'jb'), ('jean francois', 'jf'), ('jean christophe', 'jc'),
     ('francois', 'francky'), ('jacques', 'jacky'), ('jacqueline', 'jackie'),
     ('joseph', 'jojo'), ('josephine', 'josy'), ('antoine', 'toine'), ('anthony', 'tony'),
     ('charles', 'charlie'), ('charlotte', 'charlie'), ('victoria', 'vicky'),

@@ -3,7 +3,8 @@
 -- cards — is a family phone or a contact@ company inbox: it belongs to no single person. A
 -- cookie that several accounts or e-mails log in from is a public computer. Contact records
 -- that share an e-mail or phone but disagree on the person (first names far apart, even
--- allowing for typos, short forms and swapped first/last names, or different birth dates)
+-- allowing for typos, short forms, initials and swapped first/last names, or different birth
+-- dates)
 -- make it shared too: a household's landline, a colleague's inbox. Such identifiers create
 -- no link; they are listed here (hashed values only) so the decision can be reviewed.
 with shared_identifiers as (
@@ -12,7 +13,8 @@ with shared_identifiers as (
 carriers as (
     -- only identifiers not already shared: a contact@ inbox on thousands of records would
     -- otherwise be compared pair by pair (millions of pairs for one address)
-    select e.node, n.record, n.first_name, n.last_name, n.birth_date
+    select e.node, n.record, n.first_name, n.last_name, n.birth_date, n.first_initials,
+           n.first_as_initials
     from int_identity_edges e
     join stg_contact_names n on n.record = e.record
     left join shared_identifiers s on s.node = e.node
@@ -37,6 +39,10 @@ disagreeing_pairs as (
                and greatest(length(a.first_name), length(b.first_name))
                    >= least(length(a.first_name), length(b.first_name)) + 2
                and left(a.first_name, 3) = left(b.first_name, 3))
+           -- initials are the same person: jf/jean francois, jl/jean luc, j f/jean francois
+           -- (stg_contact_names)
+           or a.first_as_initials = b.first_initials
+           or b.first_as_initials = a.first_initials
        )
 ),
 name_conflicts as (

@@ -28,6 +28,13 @@ with c as (
 parts as (
     select
         * except (street, email_local),
+        -- a compound first name's initials (jean francois -> jf), and the initials a first name
+        -- is written as (JF, J.-F. -> jf): the over-merge guard takes JF for Jean-François
+        case when strpos(first_name, ' ') > 0
+            then regexp_replace(first_name, '([^ ])[^ ]*( |$)', '${1}', 'g') end as first_initials,
+        case when regexp_like(first_name, '^[^ ]{2}$') then first_name
+             when regexp_like(first_name, '^[^ ]( [^ ])+$') then replace(first_name, ' ', '')
+        end as first_as_initials,
         nullif(regexp_replace(street, '^([0-9]+) .*$', '${1}'), street) as house_number,
         trim(regexp_replace(street, '^[0-9]+ ', '')) as street_name,
         -- a local part many records share (info@, contact@) says nothing about a person

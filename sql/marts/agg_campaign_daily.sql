@@ -1,13 +1,14 @@
 -- What each campaign cost and what the platforms and our own touch logs say it delivered.
 -- Incremental: a night recomputes the days a late export can still change (window_start =
 -- run date - execution.late_arrival_days); a platform re-exporting an older day is not seen.
+-- Channels are the curated ones (stg_campaign_spend: seo is organic_search).
 with observed as (
     select
         cast(interaction_ts as date) as date,
         campaign_id,
         count(*) filter (where interaction_type = 'impression') as observed_impressions,
         count(*) filter (where interaction_type = 'click') as observed_clicks
-    from ad_interactions
+    from stg_ad_interactions
     where cast(interaction_ts as date) >= {{ window_start }}
       -- a touch is exported on its day or later: only the window's exports are read
       and export_date >= {{ window_start }}

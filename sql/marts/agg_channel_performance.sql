@@ -3,7 +3,7 @@
 -- leads, conversions (purchases of every kind) and revenue are the credits fct_attribution gives
 -- the campaign's touches, on the day of the conversion. Ratios whose denominator is zero are
 -- null, never infinite: cpc = spend / clicks, cpl = spend / leads, cpa = spend / conversions,
--- roas = revenue / spend.
+-- roas = revenue / spend. Every sum is exact (decimals), so a rerun gives the same bits.
 with models as (
     select model
     from (values ('first_touch'), ('last_touch'), ('last_non_direct'), ('linear'),
@@ -12,16 +12,15 @@ with models as (
 spend as (
     select
         s.spend_date as date,
-        coalesce(al.channel, lower(trim(s.channel))) as channel,
+        s.channel,
         s.campaign_id,
         sum(s.spend) as spend,
         sum(s.impressions) as impressions,
         sum(s.clicks) as clicks
     from stg_campaign_spend s
-    left join channel_aliases al on al.platform_channel = lower(trim(s.channel))
     where s.spend_date > {{ run_date }} - {{ var("lookback_days") }}
       and s.spend_date <= {{ run_date }}
-    group by s.spend_date, coalesce(al.channel, lower(trim(s.channel))), s.campaign_id
+    group by s.spend_date, s.channel, s.campaign_id
 ),
 spend_by_model as (
     select s.*, m.model from spend s cross join models m
@@ -29,8 +28,9 @@ spend_by_model as (
 returns as (
     select
         conversion_date as date, channel, campaign_id, model,
-        coalesce(sum(credit) filter (where conversion_type = 'lead'), 0) as leads,
-        coalesce(sum(credit) filter (where conversion_type <> 'lead'), 0) as conversions,
+        -- credits (doubles) summed exactly, as decimal(38, 15): the same in any order
+        cast(coalesce(sum(cast(credit as decimal(38, 15))) filter (where conversion_type = 'lead'), 0) as double) as leads,
+        cast(coalesce(sum(cast(credit as decimal(38, 15))) filter (where conversion_type <> 'lead'), 0) as double) as conversions,
         sum(attributed_revenue) as revenue
     from fct_attribution
     where conversion_date > {{ run_date }} - {{ var("lookback_days") }}

@@ -1,4 +1,6 @@
 -- One row per campaign and day; a platform that re-exports a day replaces its earlier figures.
+-- The channel is in the curated vocabulary (channel_aliases: seo -> organic_search,
+-- social_organic -> organic_social), so spend lines up with touches and credits.
 with ranked as (
     select
         *,
@@ -7,6 +9,15 @@ with ranked as (
         ) as version_rank
     from campaign_spend
 )
-select spend_date, channel, campaign_id, campaign_name, spend, currency, impressions, clicks
-from ranked
-where version_rank = 1
+select
+    r.spend_date,
+    coalesce(al.channel, lower(trim(r.channel))) as channel,
+    r.campaign_id,
+    r.campaign_name,
+    r.spend,
+    r.currency,
+    r.impressions,
+    r.clicks
+from ranked r
+left join channel_aliases al on al.platform_channel = lower(trim(r.channel))
+where r.version_rank = 1

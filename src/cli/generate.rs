@@ -17,16 +17,26 @@ fn location(name: &str, url: &str) -> Result<crate::storage::StorageRoot> {
 }
 
 fn generator_params(a: &GenerateArgs) -> Result<crate::generator::GeneratorParams> {
+    let base = serde_json::to_value(a.profile.profile().params())
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let mut value = match &a.params {
         Some(file) => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Error::Usage(format!("--params {}: {e}", file.display())))?;
             let v: serde_json::Value = serde_norway::from_str(&text)
                 .map_err(|e| Error::config(file, e.location().map(|l| l.line()), e.to_string()))?;
-            v
+            // the file's values over the profile's
+            let mut merged = base.clone();
+            if let (Some(m), Some(o)) = (merged.as_object_mut(), v.as_object()) {
+                for (k, x) in o {
+                    m.insert(k.clone(), x.clone());
+                }
+                merged
+            } else {
+                v
+            }
         }
-        None => serde_json::to_value(crate::generator::GeneratorParams::default())
-            .map_err(|e| Error::Internal(e.to_string()))?,
+        None => base,
     };
     let defaults = serde_json::to_value(crate::generator::GeneratorParams::default())
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -60,8 +70,9 @@ pub(super) async fn generate(a: GenerateArgs) -> Result<u8> {
         .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Days::new(1));
     let mut opts = crate::generator::GenerateOptions::new(a.scale, a.seed, a.days, end_date);
     opts.params = generator_params(&a)?;
+    opts.profile = a.profile.profile();
     let started = std::time::Instant::now();
-    tracing::info!(event = "generate_start", out = %root.url, scale = a.scale, seed = a.seed, days = a.days, end_date = %end_date, "generating");
+    tracing::info!(event = "generate_start", out = %root.url, profile = ?a.profile, scale = a.scale, seed = a.seed, days = a.days, end_date = %end_date, "generating");
     let report = crate::generator::generate(&opts, root.store.clone(), &root.prefix)
         .await
         .map_err(|e| match e {

@@ -3,10 +3,11 @@
 //! graph, one column's lineage, or the PII audit) and `functions`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{
     FunctionsArgs, FunctionsFormat, LineageArgs, LineageFormat, ListArgs, OutputFormat,
-    ProjectArgs, SelectCmd, ShowArgs, open, selection,
+    ProjectArgs, SelectCmd, ShowArgs, open, open_at_last_run, selection,
 };
 use std::collections::BTreeSet;
 
@@ -99,9 +100,9 @@ pub(super) fn list(dir: &Path, a: &ListArgs) -> Result<u8> {
 }
 
 /// `parcours show`: a model's first rows, computed from its SQL over the published upstream
-/// tables; nothing is written.
+/// tables; nothing is written. Without `--date`, at the last published run's date.
 pub(super) async fn show(dir: &Path, a: &ShowArgs) -> Result<u8> {
-    let project = open(dir, &a.project)?;
+    let project = open_at_last_run(dir, &a.project).await?;
     let selected = project.graph.select(std::slice::from_ref(&a.model), &[])?;
     let prepared = runner::prepare(&project, &selected, Mode::Run).await?;
     let chain: Vec<String> = project
@@ -117,13 +118,15 @@ pub(super) async fn show(dir: &Path, a: &ShowArgs) -> Result<u8> {
         .table(a.model.as_str())
         .await?
         .limit(0, Some(a.limit))?;
+    let schema: arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let model = &project.graph.models[&a.model];
     let batches = df
         .collect()
         .await
-        .map_err(|e| Error::Internal(format!("{}: {e}", a.model)))?;
-    let table = arrow::util::pretty::pretty_format_batches(&batches)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    println!("{table}");
+        .map_err(|e| runner::execution_error(&e, model))?;
+    let table =
+        render::rows_table(&schema, &batches).map_err(|e| Error::Internal(e.to_string()))?;
+    print!("{table}");
     Ok(exit::SUCCESS)
 }
 

@@ -104,12 +104,33 @@ pub struct GenerateArgs {
     /// Last export day of the window. Default: yesterday (UTC).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub end_date: Option<NaiveDate>,
-    /// A YAML or JSON file of behaviour parameters (names as in `--param`).
+    /// The world to generate: `default` (the realistic mix of the benchmarks), or
+    /// `contract-edges` (that world dirtier, plus every value and export shape the raw-exports
+    /// contract allows; see README, "Generating test data").
+    #[arg(long, value_enum, default_value_t = GenerateProfile::Default)]
+    pub profile: GenerateProfile,
+    /// A YAML or JSON file of behaviour parameters (names as in `--param`), applied over the
+    /// profile's.
     #[arg(long, value_name = "FILE")]
     pub params: Option<PathBuf>,
     /// Override one behaviour parameter, e.g. bot_share=0.01 or lift=[0.03,0.003,0.016,0.022,0.007,0.011]. Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = key_value)]
     pub param: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateProfile {
+    Default,
+    ContractEdges,
+}
+
+impl GenerateProfile {
+    pub fn profile(self) -> crate::generator::Profile {
+        match self {
+            GenerateProfile::Default => crate::generator::Profile::Default,
+            GenerateProfile::ContractEdges => crate::generator::Profile::ContractEdges,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -141,7 +162,8 @@ pub struct ProjectArgs {
     /// Override a declared var: KEY=VALUE, parsed as the var's type. Repeatable.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = key_value)]
     pub vars: Vec<(String, String)>,
-    /// The run's logical date ({{ run_date }}), YYYY-MM-DD. Default: today (UTC).
+    /// The run's logical date ({{ run_date }}), YYYY-MM-DD. Default: today (UTC); for `show`
+    /// and `test`, the run date of the last published run.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: Option<NaiveDate>,
     /// Bound DataFusion's memory pool (e.g. 4GiB); overrides execution.memory_limit.
@@ -306,6 +328,37 @@ fn open(dir: &std::path::Path, p: &ProjectArgs) -> Result<Project> {
         exec.temp_dir = Some(dir.clone());
     }
     Ok(project)
+}
+
+/// Opens the project for `show` and `test`, which read published tables: without `--date`,
+/// at the run date of the last run that published any of the project's tables (its commit
+/// records say), so a reporting-window model shows what that night computed rather than
+/// today's empty window; today (UTC) when no table records one. Says which date it used.
+async fn open_at_last_run(dir: &std::path::Path, p: &ProjectArgs) -> Result<Project> {
+    let project = open(dir, p)?;
+    if p.date.is_some() {
+        return Ok(project);
+    }
+    let storage = crate::storage::Storage::resolve(&project.config, &project.storage_overrides)?;
+    let wh = storage.warehouse()?;
+    let tables = project
+        .graph
+        .models
+        .iter()
+        .filter(|(_, m)| m.settings.is_published())
+        .map(|(n, _)| n.as_str());
+    match crate::publish::last_run(wh, tables).await? {
+        Some((date, run_id, committed_at)) => {
+            tracing::info!(event = "default_date", run_date = %date, run_id = %run_id, committed_at = %committed_at, "no --date: using {date}, the run date of the last published run {run_id}");
+            let mut dated = p.clone();
+            dated.date = Some(date);
+            open(dir, &dated)
+        }
+        None => {
+            tracing::info!(event = "default_date", run_date = %project.run_date, "no --date and no published run records its date: using today, {}", project.run_date);
+            Ok(project)
+        }
+    }
 }
 
 fn selection(project: &Project, s: &SelectArgs) -> Result<BTreeSet<String>> {

@@ -64,9 +64,10 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
         signature: "normalize_email(email)",
         arguments: &[arg("email", "Utf8", "an e-mail as typed; any dirt")],
         returns: "Utf8: the matching key of the address, or NULL when it is not a valid address",
-        definition: "In order: trims surrounding whitespace and lower-cases; returns NULL for \
-            anything that is not `local@domain` (zero or several `@`, whitespace or control \
-            characters inside, an empty local part, a character never valid unquoted such as \
+        definition: "In order: removes every whitespace character, around the address or \
+            inside it (a space is never part of an unquoted address), and lower-cases; returns \
+            NULL for anything that is not `local@domain` (zero or several `@`, control \
+            characters, an empty local part, a character never valid unquoted such as \
             `, ; < > ( ) [ ] \\ \"`, a local part starting or ending with `.` or holding `..`, a \
             domain without a dot, with an empty label or with characters other than letters, \
             digits, `-` and `.`); drops the sub-address from the first `+` of the local part; for \
@@ -89,7 +90,7 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
         signature: "meta_email(email)",
         arguments: &[arg("email", "Utf8", "an e-mail as typed")],
         returns: "Utf8: the address in Meta's customer-list format, or NULL when invalid",
-        definition: "Trims and lower-cases only (Meta keeps `+tags` and dots); NULL for an \
+        definition: "Removes whitespace and lower-cases only (Meta keeps `+tags` and dots); NULL for an \
             address `normalize_email` would reject. Hash it with `sha256_hex` for a Meta audience.",
         example: "select meta_email(' Jean.Dupont+promo@GMail.com ') as meta",
         example_output: "\

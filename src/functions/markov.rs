@@ -44,7 +44,7 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, UInt32Type, UInt64Type};
 use datafusion::common::hash_map::EntryRef;
-use datafusion::common::{HashMap, Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{HashMap, Result, ScalarValue, exec_err, internal_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
@@ -752,43 +752,19 @@ fn is_channel_type(t: &DataType) -> bool {
     }
 }
 
-/// The integer literal passed as argument `index`, or `default` when the
-/// call has fewer arguments; a non-literal, NULL or out-of-range value is a
-/// plan error naming `what`.
-pub(super) fn literal_arg(
-    args: &AccumulatorArgs,
-    index: usize,
-    fn_name: &str,
-    what: &str,
-    default: usize,
-    range: std::ops::RangeInclusive<usize>,
-) -> Result<usize> {
+/// The integer literal passed as argument `index` of `fn_name` (declared in
+/// [`super::literals`]), or its default when the call has fewer arguments; a non-literal, NULL
+/// or out-of-range value is a plan error (which `validate` reports before any run).
+pub(super) fn literal_arg(args: &AccumulatorArgs, fn_name: &str, index: usize) -> Result<usize> {
+    let Some(decl) = super::literals::literal_arg(fn_name, index) else {
+        return internal_err!("{fn_name}: argument {index} is not a declared literal");
+    };
     let Some(expr) = args.exprs.get(index) else {
-        return Ok(default);
+        return Ok(decl.default);
     };
-    let Some(literal) = expr.downcast_ref::<Literal>() else {
-        return plan_err!("{fn_name}: {what} must be an integer literal, got {expr}");
-    };
-    let value = match *literal.value() {
-        ScalarValue::Int8(Some(v)) => Some(i64::from(v)),
-        ScalarValue::Int16(Some(v)) => Some(i64::from(v)),
-        ScalarValue::Int32(Some(v)) => Some(i64::from(v)),
-        ScalarValue::Int64(Some(v)) => Some(v),
-        ScalarValue::UInt8(Some(v)) => Some(i64::from(v)),
-        ScalarValue::UInt16(Some(v)) => Some(i64::from(v)),
-        ScalarValue::UInt32(Some(v)) => Some(i64::from(v)),
-        ScalarValue::UInt64(Some(v)) => i64::try_from(v).ok(),
-        _ => None,
-    };
-    match value.and_then(|v| usize::try_from(v).ok()) {
-        Some(v) if range.contains(&v) => Ok(v),
-        _ => plan_err!(
-            "{fn_name}: {what} must be an integer literal between {} and {}, got {}",
-            range.start(),
-            range.end(),
-            literal.value()
-        ),
-    }
+    let literal = expr.downcast_ref::<Literal>().map(|l| l.value());
+    decl.value(literal)
+        .map_err(|m| datafusion::error::DataFusionError::Plan(m))
 }
 
 // ---------------------------------------------------------------------------
@@ -826,7 +802,7 @@ impl Default for MarkovRemovalEffects {
 }
 
 impl MarkovRemovalEffects {
-    const NAME: &'static str = "markov_removal_effects";
+    pub(crate) const NAME: &'static str = "markov_removal_effects";
 
     pub fn new() -> Self {
         Self {
@@ -865,7 +841,7 @@ impl AggregateUDFImpl for MarkovRemovalEffects {
     }
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let order = literal_arg(&acc_args, 2, Self::NAME, "order", 1, 1..=MAX_ORDER)?;
+        let order = literal_arg(&acc_args, Self::NAME, 2)?;
         Ok(Box::new(MarkovAccumulator::new(order)))
     }
 

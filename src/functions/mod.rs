@@ -14,6 +14,7 @@ mod components;
 pub mod docs;
 mod email;
 mod hash;
+pub mod literals;
 mod markov;
 mod name;
 mod phone;

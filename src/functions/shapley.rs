@@ -321,7 +321,7 @@ impl Default for ShapleyChannelWeights {
 }
 
 impl ShapleyChannelWeights {
-    const NAME: &'static str = "shapley_channel_weights";
+    pub(crate) const NAME: &'static str = "shapley_channel_weights";
 
     pub fn new() -> Self {
         Self {
@@ -361,14 +361,7 @@ impl AggregateUDFImpl for ShapleyChannelWeights {
     }
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let max_channels = literal_arg(
-            &acc_args,
-            2,
-            Self::NAME,
-            "max_channels",
-            DEFAULT_MAX_CHANNELS,
-            0..=MAX_EXACT_CHANNELS,
-        )?;
+        let max_channels = literal_arg(&acc_args, Self::NAME, 2)?;
         Ok(Box::new(ShapleyAccumulator::new(max_channels)))
     }
 

@@ -78,6 +78,7 @@
 //! threads.
 
 mod campaigns;
+pub mod edges;
 mod persons;
 mod rng;
 mod sim;
@@ -377,6 +378,51 @@ impl GeneratorParams {
     }
 }
 
+/// Which world to generate: the realistic default, or that world with every value and shape
+/// the contract allows added on top ([`edges`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// The realistic mix the benchmarks and quality figures use.
+    #[default]
+    Default,
+    /// The default world, dirtier ([`Profile::params`]), plus the edge cases of [`edges`].
+    ContractEdges,
+}
+
+impl Profile {
+    /// The behaviour parameters the profile starts from (`--param` and `--params` apply on
+    /// top): for `contract-edges`, more of every kind of dirt, duplicate, late row and bot.
+    pub fn params(self) -> GeneratorParams {
+        let d = GeneratorParams::default();
+        match self {
+            Profile::Default => d,
+            Profile::ContractEdges => GeneratorParams {
+                crm_update_share: 0.3,
+                email_cosmetic_share: 0.5,
+                email_typo_share: 0.08,
+                email_invalid_share: 0.08,
+                shared_inbox_person_share: 0.08,
+                family_phone_share: 0.5,
+                phone_invalid_share: 0.08,
+                name_typo_share: 0.15,
+                name_swap_share: 0.08,
+                nickname_share: 0.3,
+                accent_drop_share: 0.5,
+                public_cookie_share: 0.01,
+                bot_share: 0.01,
+                duplicate_event_share: 0.05,
+                late_row_share: 0.08,
+                guest_checkout_share: 0.3,
+                cancelled_share: 0.15,
+                returned_share: 0.15,
+                refund_share: 0.15,
+                suppression_share: 0.02,
+                ..d
+            },
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
@@ -388,6 +434,8 @@ pub struct GenerateOptions {
     /// Last day of the window (its last `export_date`).
     pub end_date: NaiveDate,
     pub params: GeneratorParams,
+    /// The default world, or with the contract's edge cases added.
+    pub profile: Profile,
 }
 
 impl GenerateOptions {
@@ -399,6 +447,7 @@ impl GenerateOptions {
             days,
             end_date,
             params: GeneratorParams::default(),
+            profile: Profile::Default,
         }
     }
 }
@@ -567,7 +616,9 @@ pub async fn generate(
         })
         .collect();
     let producer_world = world.clone();
-    let producer = tokio::task::spawn_blocking(move || produce(&producer_world, &senders, &dates));
+    let profile = opts.profile;
+    let producer =
+        tokio::task::spawn_blocking(move || produce(&producer_world, &senders, &dates, profile));
     let produced = producer
         .await
         .map_err(|e| GenerateError::Task(e.to_string()));
@@ -716,11 +767,29 @@ fn nonempty<T>(
     }
 }
 
+/// Sends a table's batch of the night, or holds it back when the profile does not export the
+/// table tonight (an empty file or no folder): it goes out with the next night's export.
+fn emit(
+    senders: &[mpsc::Sender<Msg>],
+    held: &mut std::collections::BTreeMap<Table, Vec<RecordBatch>>,
+    export: edges::Export,
+    table: Table,
+    batch: RecordBatch,
+) -> Result<(), GenerateError> {
+    if export == edges::Export::Normal {
+        send(senders, table, Msg::Batch(batch))
+    } else {
+        held.entry(table).or_default().push(batch);
+        Ok(())
+    }
+}
+
 /// The simulation loop, on a blocking thread: day by day, chunk by chunk.
 fn produce(
     world: &World,
     senders: &[mpsc::Sender<Msg>],
     dates: &[String],
+    profile: Profile,
 ) -> Result<(), GenerateError> {
     let n_agents = (world.n_persons + world.n_bots) as usize;
     let mut chunks: Vec<Chunk> = (0..n_agents)
@@ -731,17 +800,38 @@ fn produce(
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
+    let edgy = profile == Profile::ContractEdges;
+    let export = |table: Table, day: u32| {
+        if edgy {
+            edges::export(table, day, world.days)
+        } else {
+            edges::Export::Normal
+        }
+    };
+    let mut held = std::collections::BTreeMap::new();
     for table in [
         Table::SuppressionList,
         Table::TruthRecordPerson,
         Table::TruthChannelEffect,
     ] {
-        send(senders, table, Msg::Open(String::new()))?;
+        // contract-edges writes the suppression list partitioned by export date (below)
+        if !(edgy && table == Table::SuppressionList) {
+            send(senders, table, Msg::Open(String::new()))?;
+        }
     }
     for (day, date) in dates.iter().enumerate() {
         let day = day as u32;
         for table in Table::ALL.iter().filter(|t| t.partitioned()) {
-            send(senders, *table, Msg::Open(date.clone()))?;
+            match export(*table, day) {
+                edges::Export::Absent => {}
+                edges::Export::Empty => send(senders, *table, Msg::Open(date.clone()))?,
+                edges::Export::Normal => {
+                    send(senders, *table, Msg::Open(date.clone()))?;
+                    for batch in held.remove(table).unwrap_or_default() {
+                        send(senders, *table, Msg::Batch(batch))?;
+                    }
+                }
+            }
         }
         let mut counts = vec![(0i64, 0i64); world.plan.campaigns.len()];
         let mut organic = [0i64; 2];
@@ -766,7 +856,7 @@ fn produce(
             for result in results {
                 let day_batches = result?;
                 for (table, batch) in day_batches.batches {
-                    send(senders, table, Msg::Batch(batch))?;
+                    emit(senders, &mut held, export(table, day), table, batch)?;
                 }
                 for (acc, c) in counts.iter_mut().zip(&day_batches.campaign_counts) {
                     acc.0 += c.0;
@@ -777,7 +867,44 @@ fn produce(
             }
         }
         let spend = spend_rows(world, day, &counts, organic);
-        send_rows(senders, Table::CampaignSpend, &spend, tables::spend_batch)?;
+        if !spend.is_empty() {
+            let t = Table::CampaignSpend;
+            emit(
+                senders,
+                &mut held,
+                export(t, day),
+                t,
+                tables::spend_batch(&spend)?,
+            )?;
+        }
+        if edgy {
+            let e = edges::day_rows(world.day0, day, world.days);
+            let batches = [
+                (Table::CrmContacts, nonempty(&e.crm, tables::crm_batch)?),
+                (Table::WebEvents, nonempty(&e.web, tables::web_batch)?),
+                (Table::AdInteractions, nonempty(&e.ad, tables::ad_batch)?),
+                (Table::Orders, nonempty(&e.orders, tables::order_batch)?),
+                (Table::PosTransactions, nonempty(&e.pos, tables::pos_batch)?),
+                (
+                    Table::PurchaseRegistrations,
+                    nonempty(&e.regs, tables::reg_batch)?,
+                ),
+                (
+                    Table::CampaignSpend,
+                    nonempty(&e.spend, tables::spend_batch)?,
+                ),
+            ];
+            for (table, batch) in batches {
+                if let Some(batch) = batch {
+                    emit(senders, &mut held, export(table, day), table, batch)?;
+                }
+            }
+        }
+    }
+    if !held.is_empty() {
+        return Err(GenerateError::Task(
+            "rows held back for a later export outlived the window".into(),
+        ));
     }
 
     // Truth waits for the end of the window: only then is it known which identifiers of a
@@ -807,6 +934,9 @@ fn produce(
             });
         }
     }
+    if edgy {
+        truth.extend(edges::truth_rows(world.days));
+    }
     send_rows(
         senders,
         Table::TruthRecordPerson,
@@ -815,6 +945,7 @@ fn produce(
     )?;
 
     let mut supp = Vec::new();
+    let mut by_day: Vec<Vec<SuppressionRow>> = vec![Vec::new(); if edgy { dates.len() } else { 0 }];
     for chunk in &chunks {
         for (i, st) in chunk.states.iter().enumerate() {
             let idx = chunk.first + i as u64;
@@ -822,7 +953,13 @@ fn produce(
                 break;
             }
             if let Some(row) = suppression_row(world, idx, st) {
-                supp.push(row);
+                if edgy {
+                    let day = ((row.requested_at - world.day_start(0)) / DAY_US)
+                        .clamp(0, dates.len() as i64 - 1);
+                    by_day[day as usize].push(row);
+                } else {
+                    supp.push(row);
+                }
             }
         }
         if supp.len() >= ROW_GROUP_ROWS / 2 {
@@ -835,12 +972,28 @@ fn produce(
             supp.clear();
         }
     }
-    send_rows(
-        senders,
-        Table::SuppressionList,
-        &supp,
-        tables::suppression_batch,
-    )?;
+    if edgy {
+        // one folder per night, each with the requests made that day (maybe none)
+        for (day, row) in edges::suppression_rows(world.day0, world.days) {
+            by_day[day as usize].push(row);
+        }
+        for (date, rows) in dates.iter().zip(&by_day) {
+            send(senders, Table::SuppressionList, Msg::Open(date.clone()))?;
+            send_rows(
+                senders,
+                Table::SuppressionList,
+                rows,
+                tables::suppression_batch,
+            )?;
+        }
+    } else {
+        send_rows(
+            senders,
+            Table::SuppressionList,
+            &supp,
+            tables::suppression_batch,
+        )?;
+    }
 
     let effects: Vec<(&str, f64)> = CHANNELS
         .iter()

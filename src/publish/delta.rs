@@ -216,6 +216,7 @@ async fn describe(root: &StorageRoot, table: &str, t: &DeltaTable) -> Result<Com
         format_version: 1,
         table: table.to_string(),
         run_id: String::new(),
+        run_date: None,
         committed_at,
         materialization: if part_col.is_some() {
             Materialization::Partitioned
@@ -581,6 +582,7 @@ pub async fn publish(
         "parcours".to_string(),
         serde_json::json!({
             "run_id": record.run_id,
+            "run_date": record.run_date,
             "materialization": record.materialization.as_str(),
             "rows": record.rows,
             "replaced_partitions": record.replaced_partitions,

@@ -86,6 +86,11 @@ pub struct CommitRecord {
     pub format_version: u32,
     pub table: String,
     pub run_id: String,
+    /// The logical date (`--date`) of the run that published this version: what `show` and
+    /// `test` default to. Absent in records written before it was recorded, and in the view
+    /// of a Delta table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_date: Option<String>,
     pub committed_at: String,
     pub materialization: Materialization,
     pub partition_by: Option<String>,
@@ -121,6 +126,8 @@ pub struct Staged {
     pub partition: Option<(String, DataType)>,
     /// Which published partitions this result replaces (partitioned tables only).
     pub replace: Replace,
+    /// The run's logical date, recorded in the commit record.
+    pub run_date: Option<NaiveDate>,
 }
 
 /// The partitions of a partitioned table that a publish replaces. Partitions the new result
@@ -139,11 +146,12 @@ pub enum Replace {
 
 /// Parquet settings for a staged file: the session's Parquet options (zstd, page statistics and
 /// 1 Mi-row row groups by default, see [`crate::session`], which `execution.datafusion` may
-/// change), stamped with parcours's name and the run. An ephemeral table lives only until the run
-/// ends, so it is written with lz4, several times faster to write than zstd for a larger file.
+/// change), stamped with parcours's name. Nothing run-specific goes into a file (the run id is in
+/// the commit record and the file names), so the same rows make the same bytes on every run. An
+/// ephemeral table lives only until the run ends, so it is written with lz4, faster to write than
+/// zstd for a larger file.
 pub fn writer_options(
     session: &datafusion::prelude::SessionContext,
-    run_id: &str,
     ephemeral: bool,
 ) -> TableParquetOptions {
     let mut o = session.state().default_table_options().parquet;
@@ -151,8 +159,6 @@ pub fn writer_options(
         o.global.compression = Some("lz4_raw".into());
     }
     o.global.created_by = format!("parcours {}", env!("CARGO_PKG_VERSION"));
-    o.key_value_metadata
-        .insert("parcours.run_id".into(), Some(run_id.to_string()));
     o
 }
 
@@ -176,7 +182,7 @@ pub async fn stage(
     let counts = df
         .write_parquet(url.as_str(), write_opts, Some(options))
         .await
-        .map_err(|e| Error::Internal(format!("writing `{table}`: {e}")))?;
+        .map_err(|e| Error::query(&format!("writing `{table}`"), &e))?;
     let reported: u64 = counts
         .iter()
         .filter_map(|b| {
@@ -208,7 +214,6 @@ pub async fn stage(
             &root.store,
             &prefix.clone().join("part-0.parquet"),
             &file_schema,
-            run_id,
         )
         .await?;
         metas = list_parquet(&root.store, &prefix)
@@ -259,21 +264,14 @@ pub async fn stage(
         schema: file_schema,
         partition,
         replace: Replace::Returned,
+        run_date: None,
     })
 }
 
-async fn write_empty(
-    store: &Arc<dyn ObjectStore>,
-    path: &Path,
-    schema: &SchemaRef,
-    run_id: &str,
-) -> Result<()> {
+async fn write_empty(store: &Arc<dyn ObjectStore>, path: &Path, schema: &SchemaRef) -> Result<()> {
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            "parcours.run_id".into(),
-            run_id.to_string(),
-        )]))
+        .set_created_by(format!("parcours {}", env!("CARGO_PKG_VERSION")))
         .build();
     let writer = object_store::buffered::BufWriter::new(store.clone(), path.clone());
     let w = parquet::arrow::AsyncArrowWriter::try_new(writer, schema.clone(), Some(props))
@@ -311,6 +309,25 @@ pub async fn read_published(root: &StorageRoot, table: &str) -> Result<Option<Co
         return Ok(Some(record));
     }
     read_commit(root, table).await
+}
+
+/// The last run that published one of `tables` and recorded its date: `(run_date, run_id,
+/// committed_at)` of the newest commit record (one read per table, all at once). Delta tables
+/// and records older than the `run_date` field do not count.
+pub async fn last_run(
+    root: &StorageRoot,
+    tables: impl Iterator<Item = &str>,
+) -> Result<Option<(NaiveDate, String, String)>> {
+    let records = futures::future::try_join_all(tables.map(|t| read_commit(root, t))).await?;
+    Ok(records
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let date = crate::config::parse_date(r.run_date.as_deref()?)?;
+            Some((date, r.run_id, r.committed_at))
+        })
+        // committed_at is RFC 3339 in UTC with millisecond precision: text order is time order
+        .max_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0))))
 }
 
 /// The first of `models` whose settings say `format: parquet` but whose published table is a
@@ -460,6 +477,7 @@ fn next_version(
         format_version: 1,
         table: table.clone(),
         run_id: staged.run_id.clone(),
+        run_date: staged.run_date.map(|d| d.to_string()),
         committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         materialization,
         partition_by: part_col,

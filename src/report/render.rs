@@ -1,5 +1,6 @@
-//! What commands print on stdout: the run summary with failing test rows, the model list, and
-//! the lineage graph as Mermaid or DOT. Logs go to stderr; this is the result.
+//! What commands print on stdout: the run summary with failing test rows, the model list, the
+//! lineage graph as Mermaid or DOT, and `show`'s table of rows. Logs go to stderr; this is the
+//! result.
 
 use std::fmt::Write as _;
 
@@ -280,5 +281,139 @@ mod unit {
         assert_eq!(super::group(0), "0");
         assert_eq!(super::group(1234567), "1,234,567");
         assert_eq!(super::group(100), "100");
+    }
+}
+
+/// `show`'s table: a header with the column names even when there are no rows, floats at
+/// six significant digits (a credit of `0.30000000000000004` reads `0.3`; the exact value is in
+/// the table), and a last line counting the rows shown.
+pub fn rows_table(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::record_batch::RecordBatch],
+) -> Result<String, arrow::error::ArrowError> {
+    use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+    use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Schema};
+    use std::sync::Arc;
+
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Float32 | DataType::Float64 => {
+                Field::new(f.name(), DataType::Utf8, f.is_nullable())
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let shown = Arc::new(Schema::new(fields));
+    let mut out = vec![arrow::record_batch::RecordBatch::new_empty(shown.clone())];
+    let mut rows = 0;
+    for b in batches.iter().filter(|b| b.num_rows() > 0) {
+        rows += b.num_rows();
+        let columns: Vec<ArrayRef> = b
+            .columns()
+            .iter()
+            .map(|c| -> ArrayRef {
+                let text = |i: usize, v: f64| (!c.is_null(i)).then(|| readable_float(v));
+                match c.data_type() {
+                    DataType::Float64 => {
+                        let a = c.as_primitive::<Float64Type>();
+                        Arc::new(
+                            (0..a.len())
+                                .map(|i| text(i, a.value(i)))
+                                .collect::<StringArray>(),
+                        )
+                    }
+                    DataType::Float32 => {
+                        let a = c.as_primitive::<Float32Type>();
+                        Arc::new(
+                            (0..a.len())
+                                .map(|i| text(i, f64::from(a.value(i))))
+                                .collect::<StringArray>(),
+                        )
+                    }
+                    _ => c.clone(),
+                }
+            })
+            .collect();
+        out.push(arrow::record_batch::RecordBatch::try_new(
+            shown.clone(),
+            columns,
+        )?);
+    }
+    let table = arrow::util::pretty::pretty_format_batches(&out)?;
+    Ok(format!(
+        "{table}\n{} row{}\n",
+        group(rows as u64),
+        if rows == 1 { "" } else { "s" }
+    ))
+}
+
+/// A float rounded to six significant digits and written in its shortest form; very large or
+/// very small magnitudes in scientific notation.
+pub fn readable_float(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let rounded: f64 = format!("{v:.5e}").parse().unwrap_or(v);
+    let magnitude = rounded.abs();
+    if rounded != 0.0 && !(1e-6..1e15).contains(&magnitude) {
+        format!("{rounded:e}")
+    } else {
+        rounded.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_read_at_six_significant_digits() {
+        assert_eq!(readable_float(0.1 + 0.2), "0.3");
+        assert_eq!(readable_float(2.0 / 3.0), "0.666667");
+        assert_eq!(readable_float(1234567.891), "1234570");
+        assert_eq!(readable_float(42.0), "42");
+        assert_eq!(readable_float(-0.000123456789), "-0.000123457");
+        assert_eq!(readable_float(1.5e-9), "1.5e-9");
+        assert_eq!(readable_float(6.02e23), "6.02e23");
+        assert_eq!(readable_float(0.0), "0");
+        assert_eq!(readable_float(f64::NAN), "NaN");
+        assert_eq!(readable_float(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn an_empty_result_keeps_its_header() {
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("channel", DataType::Utf8, true),
+            Field::new("share", DataType::Float64, true),
+        ]));
+        let text = rows_table(&schema, &[]).expect("table");
+        assert!(text.contains("| channel | share |"), "{text}");
+        assert!(text.ends_with("0 rows\n"), "{text}");
+    }
+
+    #[test]
+    fn floats_and_nulls_in_a_table() {
+        use arrow::array::{Float64Array, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("channel", DataType::Utf8, true),
+            Field::new("share", DataType::Float64, true),
+        ]));
+        let batch = arrow::record_batch::RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![Some("email"), Some("sms")])),
+                Arc::new(Float64Array::from(vec![Some(0.1 + 0.2), None])),
+            ],
+        )
+        .expect("batch");
+        let text = rows_table(&schema, &[batch]).expect("table");
+        assert!(text.contains("| email   | 0.3   |"), "{text}");
+        assert!(!text.contains("0.30000000000000004"), "{text}");
+        assert!(text.ends_with("2 rows\n"), "{text}");
     }
 }

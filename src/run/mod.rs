@@ -60,21 +60,69 @@ fn sql_options() -> SQLOptions {
         .with_allow_statements(false)
 }
 
-/// Plans a model's SQL against the current catalog; errors name the model's file.
+/// Plans a model's SQL against the current catalog; errors name the model's file. Literal
+/// arguments of parcours's functions (a Markov order) are checked here, against the logical
+/// plan, so a bad one stops `validate` instead of failing the model mid-run.
 pub async fn plan(ctx: &SessionContext, model: &Model) -> Result<DataFrame> {
-    ctx.sql_with_options(&model.sql, sql_options())
+    let df = ctx
+        .sql_with_options(&model.sql, sql_options())
         .await
         .map_err(|e| {
-            Error::config(
-                &model.path,
-                None,
-                format!("model `{}`: {}", model.name, clean_df_error(&e.to_string())),
-            )
-        })
+            let message = format!("model `{}`: {}", model.name, clean_df_error(&e));
+            match Error::query("", &e) {
+                Error::Internal(_) => {
+                    Error::Internal(format!("{} ({}): {message}", model.name, model.path))
+                }
+                _ => Error::config(&model.path, None, message),
+            }
+        })?;
+    if let Err((message, function)) = crate::functions::literals::check_plan(df.logical_plan()) {
+        return Err(Error::config(
+            &model.path,
+            line_of_call(&model.sql, function),
+            format!(
+                "model `{}`: {message}; write the value itself (or a `{{{{ var(\"…\") }}}}` of the right range) in the call",
+                model.name
+            ),
+        ));
+    }
+    Ok(df)
 }
 
-fn clean_df_error(s: &str) -> String {
-    s.trim_start_matches("Error during planning: ").to_string()
+fn clean_df_error(e: &datafusion::error::DataFusionError) -> String {
+    e.strip_backtrace()
+        .trim_start_matches("Error during planning: ")
+        .to_string()
+}
+
+/// The 1-based line of the first call of `function` in `sql` (case-insensitive).
+fn line_of_call(sql: &str, function: &str) -> Option<usize> {
+    let lower = sql.to_lowercase();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find(function) {
+        let at = from + pos;
+        let before = lower[..at].chars().next_back();
+        let after = lower[at + function.len()..].trim_start();
+        if after.starts_with('(') && !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            return Some(lower[..at].matches('\n').count() + 1);
+        }
+        from = at + function.len();
+    }
+    None
+}
+
+/// A model's query failure while it ran (or while `show` computed it), classified: see
+/// [`Error::query`]. A planning error met only now is still the model's SQL, at its file.
+pub fn execution_error(e: &datafusion::error::DataFusionError, model: &Model) -> Error {
+    let context = format!("model `{}` ({})", model.name, model.path);
+    match Error::query(&context, e) {
+        Error::Sql(_) => Error::config(
+            &model.path,
+            None,
+            format!("model `{}`: {}", model.name, clean_df_error(e)),
+        ),
+        other => other,
+    }
 }
 
 /// Registers `names` (in graph order) as views over whatever their upstream tables are now.
@@ -556,11 +604,14 @@ async fn run_leased(
                     }
                     let ctx = prepared.ctx.clone();
                     let wh = wh.clone();
-                    let run_id = project.run_id.clone();
+                    let run = RunStamp {
+                        id: project.run_id.clone(),
+                        date: project.run_date,
+                    };
                     let lease = lease.clone();
                     progress.start(&name);
                     running.spawn(async move {
-                        execute_model(&ctx, &wh, &model, &run_id, &lease, replace).await
+                        execute_model(&ctx, &wh, &model, &run, &lease, replace).await
                     });
                     pending.remove(i);
                     changed = true;
@@ -687,11 +738,17 @@ fn describe(replace: Replace) -> String {
     }
 }
 
+/// Which run a model is published by: its id and logical date, both recorded in the commit.
+struct RunStamp {
+    id: String,
+    date: chrono::NaiveDate,
+}
+
 async fn execute_model(
     ctx: &SessionContext,
     wh: &crate::storage::StorageRoot,
     model: &Model,
-    run_id: &str,
+    run: &RunStamp,
     lease: &LeaseCheck,
     replace: Replace,
 ) -> ModelResult {
@@ -703,10 +760,10 @@ async fn execute_model(
     result.partitions_rewritten = rewrites.clone();
     let joins = model.settings.joins;
     let mut outcome = match joins {
-        Joins::Hash => materialize(ctx, wh, model, run_id, lease, replace, &mut result).await,
+        Joins::Hash => materialize(ctx, wh, model, run, lease, replace, &mut result).await,
         Joins::SortMerge => {
             let ctx = sort_merge(ctx);
-            materialize(&ctx, wh, model, run_id, lease, replace, &mut result).await
+            materialize(&ctx, wh, model, run, lease, replace, &mut result).await
         }
     };
     // A hash join's build side cannot spill: when one outgrows the memory pool, the model is
@@ -716,12 +773,12 @@ async fn execute_model(
         && e.to_string().contains("Resources exhausted")
     {
         tracing::warn!(model = %model.name, "out of memory with hash joins; retrying with sort-merge joins, which spill (set `joins: sort_merge` on the model to skip the first try)");
-        publish::discard_table(wh, run_id, &model.name).await;
+        publish::discard_table(wh, &run.id, &model.name).await;
         settle_memory(ctx).await;
         result = ModelResult::new(model, ModelStatus::Success);
         result.partitions_rewritten = rewrites.clone();
         let ctx = sort_merge(ctx);
-        outcome = materialize(&ctx, wh, model, run_id, lease, replace, &mut result).await;
+        outcome = materialize(&ctx, wh, model, run, lease, replace, &mut result).await;
     }
     if let Err(e) = outcome {
         result.status = ModelStatus::Error;
@@ -771,7 +828,7 @@ async fn materialize(
     ctx: &SessionContext,
     wh: &crate::storage::StorageRoot,
     model: &Model,
-    run_id: &str,
+    run: &RunStamp,
     lease: &LeaseCheck,
     replace: Replace,
     result: &mut ModelResult,
@@ -798,15 +855,20 @@ async fn materialize(
         None => None,
     };
     let empty_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let df = if settings.is_published() {
+        in_total_order(df, settings.partition_by.as_deref())?
+    } else {
+        df
+    };
     let options = publish::writer_options(
         ctx,
-        run_id,
         settings.materialization == Materialization::Ephemeral,
     );
-    let mut staged = publish::stage(df, wh, name, run_id, partition.clone(), options)
+    let mut staged = publish::stage(df, wh, name, &run.id, partition.clone(), options)
         .await
         .map_err(|e| with_model(e, model))?;
     staged.replace = replace;
+    staged.run_date = Some(run.date);
     if let Replace::Window { start, end } = replace {
         // Computed from a window's worth of input, such partitions are likely partial: the SQL
         // should filter on {{ window_start }}.
@@ -862,6 +924,42 @@ async fn materialize(
     Ok(())
 }
 
+/// A published table's rows in one total order: its partition column first, then every
+/// column in turn. The engine's parallel plans hand rows to the writer in an order that
+/// depends on scheduling; sorted, the same rows are written as the same files, byte for byte,
+/// on a rerun or with another thread count (README, "Reproducible outputs"). Nested and map
+/// columns are not compared: rows equal on every other column are nearly always equal.
+fn in_total_order(df: DataFrame, partition_by: Option<&str>) -> Result<DataFrame> {
+    use datafusion::prelude::ident;
+    let comparable = |t: &DataType| {
+        !matches!(
+            t,
+            DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::ListView(_)
+                | DataType::LargeListView(_)
+                | DataType::FixedSizeList(..)
+                | DataType::Struct(_)
+                | DataType::Map(..)
+                | DataType::Union(..)
+                | DataType::RunEndEncoded(..)
+        )
+    };
+    let mut keys = Vec::new();
+    if let Some(col) = partition_by {
+        keys.push(ident(col).sort(true, true));
+    }
+    for f in df.schema().fields() {
+        if Some(f.name().as_str()) != partition_by && comparable(f.data_type()) {
+            keys.push(ident(f.name()).sort(true, true));
+        }
+    }
+    if keys.is_empty() {
+        return Ok(df);
+    }
+    Ok(df.sort(keys)?)
+}
+
 fn apply_tests(result: &mut ModelResult) {
     if result.tests.iter().any(TestOutcome::blocks) {
         result.status = ModelStatus::TestFailed;
@@ -880,7 +978,30 @@ fn apply_tests(result: &mut ModelResult) {
 fn with_model(e: Error, model: &Model) -> Error {
     match e {
         Error::Internal(m) => Error::Internal(format!("{} ({}): {m}", model.name, model.path)),
+        Error::Execution(m) => {
+            Error::Execution(format!("model `{}` ({}): {m}", model.name, model.path))
+        }
+        Error::Sql(m) => Error::config(&model.path, None, format!("model `{}`: {m}", model.name)),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_of_call;
+
+    #[test]
+    fn the_line_of_a_call() {
+        let sql = "select\n  x_markov_removal_effects(a),\n  markov_removal_effects (path, converted, 5)\nfrom t";
+        assert_eq!(line_of_call(sql, "markov_removal_effects"), Some(3));
+        assert_eq!(
+            line_of_call(
+                "select MARKOV_REMOVAL_EFFECTS(p, c)",
+                "markov_removal_effects"
+            ),
+            Some(1)
+        );
+        assert_eq!(line_of_call("select 1", "markov_removal_effects"), None);
     }
 }
 

@@ -226,6 +226,37 @@ impl TestProject {
         w.close().expect("close");
     }
 
+    /// The SHA-256 of every file of the published `tables` in `warehouse/`, by table folder
+    /// and partition, in file-name order (names carry the run id; the contents must not).
+    pub fn file_digests(
+        &self,
+        tables: &[String],
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
+        use sha2::Digest;
+        let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+        for t in tables {
+            let record: serde_json::Value = serde_json::from_str(
+                &self.read_file(&format!("warehouse/{t}/_parcours_commit.json")),
+            )
+            .expect("commit record");
+            for f in record["files"].as_array().expect("files") {
+                let rel = f["path"].as_str().expect("path");
+                let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                let bytes = std::fs::read(self.path().join("warehouse").join(t).join(rel))
+                    .expect("published file");
+                out.entry(format!("{t}/{dir}"))
+                    .or_default()
+                    .push((rel.to_string(), hex::encode(sha2::Sha256::digest(&bytes))));
+            }
+        }
+        out.into_iter()
+            .map(|(k, mut v)| {
+                v.sort();
+                (k, v.into_iter().map(|(_, h)| h).collect())
+            })
+            .collect()
+    }
+
     /// Every visible file of a published table, relative to the table folder, sorted.
     pub fn table_files(&self, table: &str) -> Vec<String> {
         let root = self.path().join("warehouse").join(table);
@@ -308,4 +339,21 @@ pub fn micros(rfc3339: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .expect("timestamp")
         .timestamp_micros()
+}
+
+/// Panics naming the table folders whose files differ between two [`TestProject::file_digests`].
+pub fn assert_same_files(
+    what: &str,
+    a: &std::collections::BTreeMap<String, Vec<String>>,
+    b: &std::collections::BTreeMap<String, Vec<String>>,
+) {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let differing: Vec<&String> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{what}: the files differ in {differing:?}"
+    );
 }
