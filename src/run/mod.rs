@@ -860,10 +860,8 @@ async fn materialize(
     } else {
         df
     };
-    let options = publish::writer_options(
-        ctx,
-        settings.materialization == Materialization::Ephemeral,
-    );
+    let options =
+        publish::writer_options(ctx, settings.materialization == Materialization::Ephemeral);
     let mut staged = publish::stage(df, wh, name, &run.id, partition.clone(), options)
         .await
         .map_err(|e| with_model(e, model))?;
