@@ -395,3 +395,23 @@ fn reference_pipeline_business_rules_pass() {
         );
     }
 }
+
+#[test]
+fn expecting_no_rows_counts_them() {
+    let p = fixture("shop");
+    let out = only(
+        &p,
+        "  - name: nothing_completed\n    model: agg_daily_revenue\n    given:\n      fct_orders:\n        - {order_id: o1, order_date: 2026-11-20, amount: 3.00, status: cancelled}\n    expect: []\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = only(
+        &p,
+        "  - name: nothing_completed\n    model: agg_daily_revenue\n    given:\n      fct_orders:\n        - {order_id: o1, order_date: 2026-11-20, amount: 3.00, status: completed}\n    expect: []\n",
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("expected 0 rows, the model returned 1"),
+        "{}",
+        out.stdout
+    );
+}
