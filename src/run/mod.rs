@@ -984,7 +984,6 @@ fn with_model(e: Error, model: &Model) -> Error {
     }
 }
 
-
 /// `parcours test`: runs the declared tests of the selected models against published data, and
 /// the singular tests that read them.
 pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunReport> {
