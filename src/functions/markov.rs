@@ -764,7 +764,7 @@ pub(super) fn literal_arg(args: &AccumulatorArgs, fn_name: &str, index: usize) -
     };
     let literal = expr.downcast_ref::<Literal>().map(|l| l.value());
     decl.value(literal)
-        .map_err(|m| datafusion::error::DataFusionError::Plan(m))
+        .map_err(datafusion::error::DataFusionError::Plan)
 }
 
 // ---------------------------------------------------------------------------

@@ -601,7 +601,7 @@ fn crm_row(k: &Contact, created: i64, updated: i64) -> CrmRow {
             1 => Some(true),
             _ => Some(false),
         },
-        consent_updated_at: (k.id.len() % 3 != 0).then_some(created),
+        consent_updated_at: (!k.id.len().is_multiple_of(3)).then_some(created),
         created_at: created,
         updated_at: updated,
     }
@@ -688,8 +688,8 @@ pub fn day_rows(day0: i32, day: u32, days: u32) -> EdgeDay {
             campaign_name: format!("Edge — {name} — Été ☀"),
             spend: 123 * (ch as i128 + 1) + day as i128,
             currency: "EUR",
-            impressions: (day % 2 == 0).then_some(1_000 + day as i64),
-            clicks: (day % 3 != 0).then_some(10),
+            impressions: day.is_multiple_of(2).then_some(1_000 + day as i64),
+            clicks: (!day.is_multiple_of(3)).then_some(10),
         });
     }
     if day > 0 {
@@ -742,7 +742,7 @@ fn web_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
             t(36_000 + i as i64 * 30),
             JEAN_COOKIE,
             session.clone(),
-            *kind,
+            kind,
         );
         e.user_id = Some("ECO-EDGE00".to_string());
         if i == 0 {
@@ -793,7 +793,7 @@ fn web_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
         t(40_060),
         "ck-edge-1",
         format!("s-edge-1-{day}"),
-        if day % 2 == 0 {
+        if day.is_multiple_of(2) {
             "signup"
         } else {
             "newsletter_subscribe"
@@ -908,7 +908,7 @@ fn ad_rows(out: &mut EdgeDay, day: u32, t: &dyn Fn(i64) -> i64) {
                 format!("ad-edge-0-{day}-{i}-{j}"),
                 t(30_000 + (i * 3 + j) as i64 * 400),
                 channel,
-                *kind,
+                kind,
             );
             match channel {
                 "email" => a.email_sha256 = jean_email.clone(),
@@ -1003,7 +1003,7 @@ fn sales_rows(out: &mut EdgeDay, day: u32, date: i32, t: &dyn Fn(i64) -> i64) {
         currency: "EUR",
         status: statuses[day as usize % 3],
     });
-    if day > 0 && (day - 1) % 3 == 0 {
+    if day > 0 && (day - 1).is_multiple_of(3) {
         // yesterday's completed order re-exported as returned: the newest status wins
         out.orders.push(OrderRow {
             order_id: format!("ORD-EDGE-0-{}", day - 1),
@@ -1023,7 +1023,7 @@ fn sales_rows(out: &mut EdgeDay, day: u32, date: i32, t: &dyn Fn(i64) -> i64) {
         customer_id: None,
         email: Some("Paul.Martin@gmial.com".to_string()),
         anonymous_id: None,
-        amount: if day % 4 == 0 { 0 } else { 1_250 },
+        amount: if day.is_multiple_of(4) { 0 } else { 1_250 },
         currency: "CHF",
         status: "completed",
     });
@@ -1110,7 +1110,7 @@ fn sales_rows(out: &mut EdgeDay, day: u32, date: i32, t: &dyn Fn(i64) -> i64) {
     out.regs.push(RegRow {
         registration_id: format!("REG-EDGE-2-{day}"),
         registered_at: t(48_000),
-        email: if day % 2 == 0 {
+        email: if day.is_multiple_of(2) {
             "Paul . Martin @ gmail.com".to_string()
         } else {
             "paul.martin@gmial.com".to_string()
@@ -1118,7 +1118,7 @@ fn sales_rows(out: &mut EdgeDay, day: u32, date: i32, t: &dyn Fn(i64) -> i64) {
         purchase_date: date - 3,
         retailer: "Boulanger",
         product_sku: format!("SKU-ÉDGE-{day:03}"),
-        amount: (day % 2 == 1).then_some(29_900),
+        amount: (!day.is_multiple_of(2)).then_some(29_900),
         incentive: incentives[day as usize % 3],
     });
     out.regs.push(RegRow {

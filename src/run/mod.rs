@@ -937,25 +937,6 @@ fn with_model(e: Error, model: &Model) -> Error {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::line_of_call;
-
-    #[test]
-    fn the_line_of_a_call() {
-        let sql = "select\n  x_markov_removal_effects(a),\n  markov_removal_effects (path, converted, 5)\nfrom t";
-        assert_eq!(line_of_call(sql, "markov_removal_effects"), Some(3));
-        assert_eq!(
-            line_of_call(
-                "select MARKOV_REMOVAL_EFFECTS(p, c)",
-                "markov_removal_effects"
-            ),
-            Some(1)
-        );
-        assert_eq!(line_of_call("select 1", "markov_removal_effects"), None);
-    }
-}
-
 /// `parcours test`: runs the declared tests of the selected models against published data, and
 /// the singular tests that read them.
 pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunReport> {
@@ -1001,4 +982,23 @@ pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunR
     };
     crate::report::artifacts::write_run_results(project, &report)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_of_call;
+
+    #[test]
+    fn the_line_of_a_call() {
+        let sql = "select\n  x_markov_removal_effects(a),\n  markov_removal_effects (path, converted, 5)\nfrom t";
+        assert_eq!(line_of_call(sql, "markov_removal_effects"), Some(3));
+        assert_eq!(
+            line_of_call(
+                "select MARKOV_REMOVAL_EFFECTS(p, c)",
+                "markov_removal_effects"
+            ),
+            Some(1)
+        );
+        assert_eq!(line_of_call("select 1", "markov_removal_effects"), None);
+    }
 }
