@@ -871,7 +871,8 @@ fn attribution_models_on_hand_made_journeys() {
     let roi = p.query_rows("select campaign_id, cast(spend as varchar), cast(conversions as varchar),
                 cast(cpc as varchar), cast(cpl as varchar), cast(cpa as varchar), cast(roas as varchar)
          from agg_channel_performance
-         where date = '2026-10-14' and model = 'last_non_direct' order by campaign_id",
+         where date = '2026-10-14' and model = 'last_non_direct' and campaign_id like 'cmp-%'
+         order by campaign_id",
     );
     assert_eq!(
         roi,

@@ -1144,3 +1144,149 @@ async fn eval_identity_on_generated_truth() {
     assert_eq!(s.recall, 0.0);
     assert_eq!(s.missing_records, s.records);
 }
+
+/// `--profile contract-edges`: the contract's every value and shape, deterministic, and its
+/// files still exactly the contract's schemas.
+#[tokio::test]
+async fn contract_edges_profile_covers_the_contract() {
+    use parcours::generator::Profile;
+    let gen_edges = |dir: PathBuf| async move {
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&dir).unwrap());
+        let mut opts = GenerateOptions::new(0.005, 3, DAYS, end_date());
+        opts.profile = Profile::ContractEdges;
+        opts.params = Profile::ContractEdges.params();
+        generate(&opts, store, &Path::from("")).await.unwrap()
+    };
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    gen_edges(a.path().to_path_buf()).await;
+    gen_edges(b.path().to_path_buf()).await;
+    assert_eq!(
+        file_hashes(a.path()),
+        file_hashes(b.path()),
+        "not deterministic"
+    );
+    let root = a.path();
+
+    // Schemas are the contract's, file by file.
+    for (table, cols) in contract() {
+        let want: Vec<(String, DataType, bool)> = cols
+            .iter()
+            .map(|(n, t, null)| (n.to_string(), t.clone(), *null))
+            .collect();
+        for f in parquet_files(&root.join(table)) {
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(File::open(&f).unwrap()).unwrap();
+            let got: Vec<(String, DataType, bool)> = builder
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+                .collect();
+            assert_eq!(got, want, "{f:?}");
+        }
+    }
+    // Every nullable column of every export is null somewhere.
+    for (table, cols) in contract().into_iter().filter(|(t, _)| !t.starts_with('_')) {
+        let batches = read_table(root, table);
+        for (name, _, nullable) in cols.iter().filter(|c| c.2) {
+            let nulls: usize = batches
+                .iter()
+                .map(|(_, b)| b.column_by_name(name).unwrap().null_count())
+                .sum();
+            assert!(
+                nulls > 0,
+                "{table}.{name} is never null (nullable: {nullable})"
+            );
+        }
+    }
+    // Every interaction type on every channel, with no dwell, zero and some.
+    let ad = read_table(root, "ad_interactions");
+    let mut seen: HashSet<(String, String, Option<bool>)> = HashSet::new();
+    for (_, b) in &ad {
+        let (ch, kind) = (strs(b, "channel"), strs(b, "interaction_type"));
+        let dwell = b
+            .column_by_name("dwell_seconds")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        for i in 0..b.num_rows() {
+            let d = (!dwell.is_null(i)).then(|| dwell.value(i) > 0);
+            seen.insert((ch[i].clone().unwrap(), kind[i].clone().unwrap(), d));
+        }
+    }
+    for ch in [
+        "paid_search",
+        "display",
+        "paid_social",
+        "email",
+        "sms",
+        "affiliate",
+    ] {
+        for kind in [
+            "impression",
+            "click",
+            "open",
+            "view",
+            "like",
+            "share",
+            "comment",
+        ] {
+            for d in [None, Some(false), Some(true)] {
+                assert!(
+                    seen.contains(&(ch.to_string(), kind.to_string(), d)),
+                    "{ch} {kind} {d:?}"
+                );
+            }
+        }
+    }
+    // Every event type, crawlers and plain HTTP clients among the user agents.
+    let web = read_table(root, "web_events");
+    let types: HashSet<Option<String>> = col_strs(&web, "event_type").into_iter().collect();
+    for t in [
+        "page_view",
+        "product_view",
+        "add_to_cart",
+        "signup",
+        "newsletter_subscribe",
+        "purchase",
+        "store_locator",
+    ] {
+        assert!(types.contains(&Some(t.to_string())), "{t}");
+    }
+    let agents: HashSet<Option<String>> = col_strs(&web, "user_agent").into_iter().collect();
+    for a in [
+        "python-requests/2.31.0",
+        "curl/8.4.0",
+        "Go-http-client/1.1",
+        "okhttp/4.12.0",
+    ] {
+        assert!(agents.contains(&Some(a.to_string())), "{a}");
+    }
+    // The organic spend channels of the contract, and e-mails with spaces inside.
+    let spend: HashSet<Option<String>> = col_strs(&read_table(root, "campaign_spend"), "channel")
+        .into_iter()
+        .collect();
+    assert!(spend.contains(&Some("seo".into())) && spend.contains(&Some("social_organic".into())));
+    let emails = col_strs(&read_table(root, "crm_contacts"), "email");
+    assert!(
+        emails
+            .iter()
+            .flatten()
+            .any(|e| e.trim().contains(' ') && normalize_email(e).is_some())
+    );
+    // Export shapes: a night without spend, one without ads, registrations empty at first,
+    // and the suppression list in export-date folders.
+    assert!(!root.join("campaign_spend/export_date=2026-10-28").exists());
+    assert!(!root.join("ad_interactions/export_date=2026-10-30").exists());
+    let regs = read_table(root, "purchase_registrations");
+    assert!(
+        regs.iter()
+            .all(|(part, b)| part.as_str() >= "2026-10-29" || b.num_rows() == 0)
+    );
+    assert!(rows(&regs) > 0);
+    assert!(!root.join("suppression_list/part-0.parquet").exists());
+    assert_eq!(
+        parquet_files(&root.join("suppression_list")).len(),
+        DAYS as usize
+    );
+}

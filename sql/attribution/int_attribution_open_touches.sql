@@ -2,16 +2,20 @@
 -- conversion of theirs follows within the touch's window ("open" touches). A model of its own:
 -- chained window functions hand each other slices of one growing buffer, which a later sort
 -- must reserve whole; written to Parquet between steps, each sort gets compact batches.
+-- `touch_first` orders a touch after a conversion at the same instant; a column of its own
+-- rather than an expression over conversion_ts, whose null literal in the touch branch made
+-- DataFusion 55 plan an invalid sort over the union with one target partition.
 with timeline as (
     select
         person_id, touch_ts as ts, touchpoint_id as id, channel, is_view_through,
-        arrow_cast(null, 'Timestamp(Microsecond, Some("UTC"))') as conversion_ts
+        arrow_cast(null, 'Timestamp(Microsecond, Some("UTC"))') as conversion_ts,
+        1 as touch_first
     from fct_touchpoint
     where touch_date > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
       and touch_date <= {{ run_date }}
     union all
     select person_id, conversion_ts as ts, conversion_id, cast(null as varchar),
-           cast(null as boolean), conversion_ts
+           cast(null as boolean), conversion_ts, 0
     from int_conversions
     where cast(conversion_ts as date) > {{ run_date }} - ({{ var("lookback_days") }} + 2 * {{ var("attribution_window_days") }})
       and cast(conversion_ts as date) <= {{ run_date }}
@@ -23,7 +27,7 @@ next_conversion as (
         -- conversion at the same instant included)
         last_value(conversion_ts) ignore nulls over (
             partition by person_id
-            order by ts desc, case when conversion_ts is null then 1 else 0 end, id desc
+            order by ts desc, touch_first, id desc
             rows between unbounded preceding and current row
         ) as next_conversion_ts
     from timeline

@@ -17,10 +17,11 @@ effects as (
 select
     f.channel_set,
     f.channel,
-    -- the set's total is summed exactly (decimal(38, 15), in any order the same) so that the
-    -- share is bit for bit the same however the rows were partitioned
-    f.removal_effect / nullif(cast(sum(cast(f.removal_effect as decimal(38, 15)))
-        over (partition by f.channel_set) as double), 0) as markov_share,
+    -- effects as decimal(38, 15), the set's total summed exactly (in any order the same), so
+    -- that the share is bit for bit the same however the rows were partitioned, and at most 1
+    cast(cast(f.removal_effect as decimal(38, 15)) as double)
+        / nullif(cast(sum(cast(f.removal_effect as decimal(38, 15)))
+            over (partition by f.channel_set) as double), 0) as markov_share,
     s.weight as shapley_weight
 from effects f
 left join int_shapley_weights s on s.channel_set = f.channel_set and s.channel = f.channel

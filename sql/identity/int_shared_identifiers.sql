@@ -41,8 +41,8 @@ disagreeing_pairs as (
                and left(a.first_name, 3) = left(b.first_name, 3))
            -- initials are the same person: jf/jean francois, jl/jean luc, j f/jean francois
            -- (stg_contact_names)
-           or a.first_as_initials = b.first_initials
-           or b.first_as_initials = a.first_initials
+           or coalesce(a.first_as_initials = b.first_initials, false)
+           or coalesce(b.first_as_initials = a.first_initials, false)
        )
 ),
 name_conflicts as (

@@ -1,9 +1,15 @@
--- Orders once each; a late re-export of the same order keeps its newest status. The checkout
--- e-mail leaves this view only as its normalised hash.
+-- Orders once each; a late re-export of the same order keeps its newest status (two versions
+-- in one export: a return or cancellation is the later state). The checkout e-mail leaves this
+-- view only as its normalised hash.
 with ranked as (
     select
         *,
-        row_number() over (partition by order_id order by export_date desc) as version_rank
+        row_number() over (
+            partition by order_id
+            order by export_date desc,
+                     case status when 'returned' then 0 when 'cancelled' then 1 else 2 end,
+                     order_ts desc, amount, customer_id, email, anonymous_id, currency
+        ) as version_rank
     from orders
 )
 select

@@ -4,7 +4,12 @@
 with ranked as (
     select
         *,
-        row_number() over (partition by transaction_id order by export_date) as copy_rank
+        -- copies are identical in practice; the values break a tie all the same
+        row_number() over (
+            partition by transaction_id
+            order by export_date, transaction_ts, amount, store_id, loyalty_card_id,
+                     receipt_email, phone, currency
+        ) as copy_rank
     from pos_transactions
 )
 select

@@ -2,7 +2,12 @@
 with ranked as (
     select
         *,
-        row_number() over (partition by registration_id order by export_date) as copy_rank
+        -- copies are identical in practice; the values break a tie all the same
+        row_number() over (
+            partition by registration_id
+            order by export_date, registered_at, email, purchase_date, retailer, product_sku,
+                     amount, incentive
+        ) as copy_rank
     from purchase_registrations
 )
 select

@@ -1,4 +1,6 @@
--- The same event can be exported twice (in two files or two days): keep its first copy.
+-- The same event can be exported twice (in two files or two days): keep its first copy. The
+-- contract's copies are identical, so which of two copies in one export is kept changes
+-- nothing (the sort key stays short: this sort of every event dominates at scale).
 with ranked as (
     select
         *,

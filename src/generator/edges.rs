@@ -1118,7 +1118,7 @@ fn sales_rows(out: &mut EdgeDay, day: u32, date: i32, t: &dyn Fn(i64) -> i64) {
         purchase_date: date - 3,
         retailer: "Boulanger",
         product_sku: format!("SKU-ÉDGE-{day:03}"),
-        amount: (day % 2 == 1).then_some(29_900),
+        amount: (!day.is_multiple_of(2)).then_some(29_900),
         incentive: incentives[day as usize % 3],
     });
     out.regs.push(RegRow {
