@@ -4,7 +4,8 @@ with expected as (
     select c.conversion_id, m.model
     from fct_conversion c
     cross join (values ('first_touch'), ('last_touch'), ('last_non_direct'), ('linear'),
-                       ('time_decay'), ('position_based'), ('markov'), ('shapley')) as m(model)
+                       ('time_decay'), ('position_based'), ('markov'), ('shapley'),
+                       ('data_driven')) as m(model)
     where c.conversion_date > {{ run_date }} - {{ var("lookback_days") }}
       and c.conversion_date <= {{ run_date }}
 ),

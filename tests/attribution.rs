@@ -588,7 +588,7 @@ fn assert_credits(
     }
 }
 
-const MODELS: [&str; 8] = [
+const MODELS: [&str; 9] = [
     "first_touch",
     "last_touch",
     "last_non_direct",
@@ -597,6 +597,7 @@ const MODELS: [&str; 8] = [
     "position_based",
     "markov",
     "shapley",
+    "data_driven",
 ];
 
 #[test]
@@ -744,6 +745,27 @@ fn attribution_models_on_hand_made_journeys() {
     // subset: v(D,E) = v(D,S) = 1, v(E,S) = 4/5. φ_E = 1/3·4/5 + 1/6·4/5 = 0.4, φ_S = 0,
     // φ_D = 1/3 + 1/6·1/5 + 1/6 + 1/3·1/5 = 0.6. The click earns nothing: no row.
     assert_credits(&alice, "shapley", &[(open, 0.4), (visit, 0.6)]);
+    // Data-driven: each touch in proportion to the positive part of its channel's marginal
+    // effect, as published in rpt_attribution_data_driven (the fit is checked in
+    // src/functions/logistic.rs; here, that fct_attribution applies it).
+    let effects: BTreeMap<String, f64> = p
+        .query_rows("select channel, marginal_effect from rpt_attribution_data_driven")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse::<f64>().expect("effect").max(0.0)))
+        .collect();
+    let (e, s, d) = (effects["email"], effects["paid_search"], effects["direct"]);
+    let total = e + s + d;
+    assert!(total > 0.0, "{effects:?}");
+    let expected: Vec<(&str, f64)> = [(click, s / total), (open, e / total), (visit, d / total)]
+        .into_iter()
+        .filter(|t| t.1 > 0.0)
+        .collect();
+    assert_credits(&alice, "data_driven", &expected);
+    let fit = p.query_rows(
+        "select count(*), bool_and(converged), min(n_journeys), bool_and(std_error > 0)
+         from rpt_attribution_data_driven",
+    );
+    assert_eq!(fit, [["3", "true", "8", "true"]], "{effects:?}");
     // Every model shares the order's 100 € in full, to the micro-euro: attributed revenue is a
     // decimal(18, 6), each touch's share rounded (a linear third is 33.333333).
     for r in p.query_rows(
@@ -865,6 +887,25 @@ fn attribution_models_on_hand_made_journeys() {
         assert_eq!(channel, want_channel, "{markov:?}");
         assert!((got - want).abs() < 1e-9, "{markov:?}");
     }
+    // ChannelAttribution's normalisation: removal effect / Σ removal effects × the 6 touched
+    // conversions (effects E 3/4, S 1/6, D 1/3, see Alice): 3.6, 0.8 and 1.6. Other models'
+    // rows leave it null.
+    let global = p.query_rows(
+        "select channel, markov_global_conversions from rpt_attribution_channel
+         where model = 'markov' order by channel",
+    );
+    let expected = [("direct", 1.6), ("email", 3.6), ("paid_search", 0.8)];
+    assert_eq!(global.len(), expected.len(), "{global:?}");
+    for (row, (channel, want)) in global.iter().zip(expected) {
+        assert_eq!(row[0], channel, "{global:?}");
+        let got: f64 = row[1].parse().expect("markov_global_conversions");
+        assert!((got - want).abs() < 1e-9, "{global:?}");
+    }
+    let others = p.query_rows(
+        "select count(*) from rpt_attribution_channel
+         where model <> 'markov' and markov_global_conversions is not null",
+    );
+    assert_eq!(others, [["0"]]);
 
     // ROI on 10-14, the day of Alice's order: paid search spent 12 € and reported no click
     // (cpc null), the campaign that converted nobody has no cpa, e-mail cost nothing (no roas).

@@ -225,6 +225,39 @@ async fn markov_argument_errors_and_empty_input() -> Result<()> {
             "shapley_channel_weights(channels, converted, 21)",
             "between 0 and 20",
         ),
+        // a count where the flag is expected would read every count above 0 as "converted"
+        (
+            "markov_removal_effects(channels, id)",
+            "`converted` must be a Boolean",
+        ),
+        (
+            "shapley_channel_weights(channels, id)",
+            "`converted` must be a Boolean",
+        ),
+        (
+            "logistic_touch_effects(channels, id)",
+            "`converted` must be a Boolean",
+        ),
+        (
+            "shapley_channel_weights(channels, converted, 12, 'exact')",
+            "variant must be one of the string literals 'rate', 'simplified'",
+        ),
+        (
+            "shapley_channel_weights(channels, converted, 12, grp)",
+            "variant must be one of",
+        ),
+        (
+            "markov_removal_effects(channels, converted, 1, grp)",
+            "the weight must be a number",
+        ),
+        (
+            "markov_removal_effects(channels, converted, 1, 1, 1, 1)",
+            "expects 2 to 5 arguments",
+        ),
+        (
+            "logistic_touch_effects(channels, converted, 1, 1)",
+            "expects 2 or 3 arguments",
+        ),
     ] {
         let result = rows(&ctx, &format!("select {call} from journeys")).await;
         let Err(e) = result else {
@@ -381,5 +414,68 @@ async fn shapley_weights_join_back_to_journeys() -> Result<()> {
         .map(|id| (std::slice::from_ref(id), 1.0))
         .collect();
     assert_rows(&got, &expected);
+    Ok(())
+}
+
+/// A path table in ChannelAttribution's format, read as two weighted rows per path, gives
+/// exactly the removal effects and Shapley weights of the same journeys one per row.
+#[tokio::test]
+async fn weighted_path_table_equals_exploded_journeys() -> Result<()> {
+    let ctx = context(4);
+    let table = "(values ('a > b', 3, 30.0, 2), ('b', 1, 5.0, 4), ('a > c > a', 2, 40.0, 0), \
+                 ('c', 0, 0.0, 5), ('b > a > b > c', 4, 8.0, 1)) \
+                 as p(path, total_conversions, total_conversion_value, total_null)";
+    let weighted = format!(
+        "select string_to_array(path, ' > ') as channels, true as converted, \
+                total_conversions as weight, total_conversion_value as value from {table} \
+         union all \
+         select string_to_array(path, ' > '), false, total_null, 0 from {table}"
+    );
+    let exploded = format!(
+        "select string_to_array(path, ' > ') as channels, true as converted, 1 as weight, \
+                total_conversion_value / total_conversions as value, \
+                unnest(range(total_conversions)) as k from {table} where total_conversions > 0 \
+         union all \
+         select string_to_array(path, ' > '), false, 1, 0, unnest(range(total_null)) \
+         from {table} where total_null > 0"
+    );
+    for order in 1..=3 {
+        let markov = |from: &str| {
+            format!(
+                "select e['channel'], e['removal_effect'], e['value_removal_effect'] from \
+                 (select unnest(markov_removal_effects(channels, converted, {order}, weight, \
+                 value)) as e from ({from})) order by 1"
+            )
+        };
+        let a = rows(&ctx, &markov(&weighted)).await?;
+        let b = rows(&ctx, &markov(&exploded)).await?;
+        assert_eq!(a.len(), 3);
+        assert_eq!(a, b, "order {order}");
+    }
+    for variant in ["rate", "simplified"] {
+        let shapley = |from: &str| {
+            format!(
+                "select w['channel_set'], w['channel'], w['weight'] from \
+                 (select unnest(shapley_channel_weights(channels, converted, 12, '{variant}', \
+                 weight, value)) as w from ({from})) order by 1, 2"
+            )
+        };
+        let a = rows(&ctx, &shapley(&weighted)).await?;
+        let b = rows(&ctx, &shapley(&exploded)).await?;
+        assert!(!a.is_empty());
+        assert_eq!(a, b, "{variant}");
+    }
+    let fit = |from: &str| {
+        format!(
+            "select f['channel'], f['coefficient'], f['std_error'], f['n_journeys'] from \
+             (select unnest(logistic_touch_effects(channels, converted, weight)) as f \
+             from ({from})) order by 1"
+        )
+    };
+    let a = rows(&ctx, &fit(&weighted)).await?;
+    let b = rows(&ctx, &fit(&exploded)).await?;
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 3);
+    assert_eq!(a[0][3].as_deref(), Some("22"));
     Ok(())
 }

@@ -325,3 +325,26 @@ fn literal_arguments_are_checked_before_anything_runs() {
         out.stderr
     );
 }
+
+#[test]
+fn a_count_where_converted_is_expected_is_refused_at_validate() {
+    // `markov_removal_effects(path, total_conversions)` would read every count above 0 as
+    // "converted": validate refuses the type, at the call's file and line, exit 2.
+    let p = common::reference_project();
+    p.generate_raw(3, 5);
+    p.write_file(
+        "sql/attribution/int_markov_removal_effects.sql",
+        "select e['channel'] as channel, e['removal_effect'] as removal_effect\nfrom (\n    select unnest(markov_removal_effects(path,\n        cast(converted as int))) as e\n    from int_attribution_paths\n)\n",
+    );
+    let out = p.run(&["validate", "--date", "2026-10-31"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains(
+            "sql/attribution/int_markov_removal_effects.sql:3: model `int_markov_removal_effects`"
+        ) && out
+            .stderr
+            .contains("markov_removal_effects: `converted` must be a Boolean"),
+        "{}",
+        out.stderr
+    );
+}

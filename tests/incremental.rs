@@ -270,6 +270,7 @@ fn list_shows_which_models_need_all_history() {
         "bridge_identity",
         "int_markov_removal_effects",
         "int_shapley_weights",
+        "int_attribution_touch_effects",
     ] {
         assert_eq!(model(declared)["full_history"], true, "{declared}");
         assert_eq!(model(declared)["full_history_from"], declared);

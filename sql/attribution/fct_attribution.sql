@@ -9,7 +9,11 @@
 --   position_based: 40 % to the first and the last touch, 20 % shared by the touches between
 --     (a single touch takes everything, two share it equally);
 --   markov: the journey's channels share the conversion in proportion to their removal effects;
---   shapley: they share it by their Shapley weights within the journey's channel set.
+--   shapley: they share it by their Shapley weights within the journey's channel set;
+--   data_driven: each touch in proportion to its channel's estimated incremental effect (the
+--     positive part of its average marginal effect in the logistic fit published in
+--     rpt_attribution_data_driven; int_attribution_bag_weights), equally when no touch of the
+--     journey has a positive effect.
 -- In markov and shapley a channel's part (int_attribution_set_weights) is split equally over
 -- its touches in the journey; a journey none of whose channels has a weight is shared equally
 -- by its touches.
@@ -17,7 +21,9 @@
 -- "(direct) / (none)"), so that credits always sum to 1. Only touches that earn credit get a
 -- row. String columns are read as plain Utf8 so that both kinds of rows line up.
 with journeys as (
-    select journey_id, path, channel_set from int_attribution_paths where converted
+    select journey_id, path, channel_set, array_to_string(array_sort(path), ',') as channel_bag
+    from int_attribution_paths
+    where converted
 ),
 touched as (
     select
@@ -28,11 +34,14 @@ touched as (
         t.touch_rank, t.touches, t.is_last_non_direct, t.decay, t.total_decay,
         w.markov_share,
         w.shapley_weight,
+        b.data_driven_touch_credit,
         -- the touches of this channel in the journey
         cardinality(array_positions(j.path, t.channel)) as channel_touches
     from int_attribution_touches t
     join journeys j on j.journey_id = t.conversion_id
     join int_attribution_set_weights w on w.channel_set = j.channel_set and w.channel = t.channel
+    left join int_attribution_bag_weights b
+      on b.channel_bag = j.channel_bag and b.channel = t.channel
 ),
 touch_credits as (
     select
@@ -53,7 +62,9 @@ touch_credits as (
             named_struct('model', 'markov', 'credit',
                 coalesce(markov_share / channel_touches, 1.0 / touches)),
             named_struct('model', 'shapley', 'credit',
-                coalesce(shapley_weight / channel_touches, 1.0 / touches))
+                coalesce(shapley_weight / channel_touches, 1.0 / touches)),
+            named_struct('model', 'data_driven', 'credit',
+                coalesce(data_driven_touch_credit, 1.0 / touches))
         )) as c
     from touched
 ),
@@ -99,7 +110,8 @@ untouched_credits as (
             named_struct('model', 'time_decay', 'credit', 1.0),
             named_struct('model', 'position_based', 'credit', 1.0),
             named_struct('model', 'markov', 'credit', 1.0),
-            named_struct('model', 'shapley', 'credit', 1.0)
+            named_struct('model', 'shapley', 'credit', 1.0),
+            named_struct('model', 'data_driven', 'credit', 1.0)
         )) as c
     from untouched
 ),

@@ -7,7 +7,8 @@
 with models as (
     select model
     from (values ('first_touch'), ('last_touch'), ('last_non_direct'), ('linear'),
-                 ('time_decay'), ('position_based'), ('markov'), ('shapley')) as m(model)
+                 ('time_decay'), ('position_based'), ('markov'), ('shapley'),
+                 ('data_driven')) as m(model)
 ),
 spend as (
     select

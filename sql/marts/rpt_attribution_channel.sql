@@ -3,18 +3,35 @@
 -- eval attribution` ranks channels by this share against the generator's planted lifts.
 -- Credits (doubles) are summed as decimal(38, 15): exact, so the totals are the same bit for
 -- bit whatever order the engine adds them in (a rerun, another thread count).
+-- markov_global_conversions (markov rows only): Markov credit normalised as ChannelAttribution
+-- does, globally: removal effect / Σ removal effects × the conversions that have a path (touched
+-- ones). `conversions` splits each journey's conversion over its own channels instead.
 with by_channel as (
     select model, channel, sum(cast(credit as decimal(38, 15))) as conversions,
-           sum(attributed_revenue) as revenue
+           sum(attributed_revenue) as revenue,
+           sum(case when touchpoint_id is not null then cast(credit as decimal(38, 15)) end)
+               as touched_conversions
     from fct_attribution
     where conversion_date > {{ run_date }} - {{ var("lookback_days") }}
       and conversion_date <= {{ run_date }}
     group by model, channel
+),
+effects as (
+    select
+        channel,
+        cast(removal_effect as decimal(38, 15)) as removal_effect,
+        sum(cast(removal_effect as decimal(38, 15))) over () as total_effect
+    from int_markov_removal_effects
 )
 select
-    channel,
-    model,
-    cast(conversions as double) as conversions,
-    cast(revenue as decimal(18, 6)) as revenue,
-    cast(conversions as double) / cast(sum(conversions) over (partition by model) as double) as share
-from by_channel
+    b.channel,
+    b.model,
+    cast(b.conversions as double) as conversions,
+    cast(b.revenue as decimal(18, 6)) as revenue,
+    cast(b.conversions as double) / cast(sum(b.conversions) over (partition by b.model) as double) as share,
+    case when b.model = 'markov' then
+        coalesce(cast(e.removal_effect as double) / nullif(cast(e.total_effect as double), 0), 0)
+        * cast(sum(b.touched_conversions) over (partition by b.model) as double)
+    end as markov_global_conversions
+from by_channel b
+left join effects e on e.channel = b.channel

@@ -294,49 +294,81 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
     FunctionDoc {
         name: "markov_removal_effects",
         kind: FunctionKind::Aggregate,
-        signature: "markov_removal_effects(path, converted [, order])",
+        signature: "markov_removal_effects(path, converted [, order [, weight [, value]]])",
         arguments: &[
             arg(
                 "path",
                 "List<Utf8>",
-                "the channels of one journey, in time order",
+                "the channels of one journey, in time order (NULL elements skipped, an empty or \
+                 NULL list ignored)",
             ),
             arg(
                 "converted",
                 "Boolean",
-                "whether the journey converted; NULL counts as false",
+                "whether the row's journeys converted; NULL counts as false. A number is refused \
+                 when the model is planned (`validate` exits 2 at the call's line): a count of \
+                 conversions goes in `weight`",
             ),
             arg(
                 "order",
                 "integer literal",
-                "order of the chain, 1 to 4 (default 1)",
+                "order of the chain, 1 to 4 (default 1); must be given to pass a weight",
+            ),
+            arg(
+                "weight",
+                "number",
+                "how many identical journeys the row stands for: a whole number >= 0 (default 1, \
+                 NULL counts as 0), so a path table needs no explosion",
+            ),
+            arg(
+                "value",
+                "number",
+                "total conversion value of the row's journeys when they converted (>= 0, NULL \
+                 counts as 0, ignored when not converted); adds `value_removal_effect` to the \
+                 output",
             ),
         ],
-        returns: "List<Struct<channel: Utf8, removal_effect: Float64>>: one entry per channel seen",
+        returns: "List<Struct<channel: Utf8, removal_effect: Float64>>, plus \
+            `value_removal_effect: Float64` when `value` is given: one entry per channel seen, \
+            sorted by channel",
         definition: "The absorbing Markov chain of Anderl et al. (2016), as in ChannelAttribution's \
             `markov_model`: journeys walk start → states → conversion or null, transition \
-            probabilities are observed counts normalised per state (a state at order k is the \
-            window of the last k channels), and a channel's removal effect is the relative drop of \
-            the probability of reaching conversion once every transition into a state holding that \
-            channel goes to null. Solved exactly. Journeys with no channel are ignored.",
-        example: "select e['channel'] as channel, round(e['removal_effect'], 4) as removal_effect \
-            from (select unnest(markov_removal_effects(path, converted)) as e from (values \
-            (make_array('search', 'email'), true), (make_array('search', 'email'), true), \
-            (make_array('search'), false), (make_array('display'), true)) as j(path, converted)) \
-            order by channel",
+            probabilities are observed counts (rows weighted by `weight`) normalised per state (a \
+            state at order k is the window of the last k channels; repeats are kept), and a \
+            channel's removal effect is the relative drop of the probability of reaching \
+            conversion once every transition into a state holding that channel goes to null. \
+            `value_removal_effect` is the relative drop of the expected conversion value, \
+            reaching conversion from a state earning the mean value of the conversions that ended \
+            there. Solved exactly (Gaussian elimination per strongly connected component; \
+            Gauss–Seidel to 1e-13 beyond 256 states). Removal effects do not sum to 1. \
+            ChannelAttribution's credit is `removal_effect / Σ removal_effect × Σ conversions` over \
+            all channels (`value_removal_effect / Σ … × Σ value` for value); `fct_attribution` \
+            instead splits each journey's conversion over its own channels' effects. A path table \
+            in ChannelAttribution's format (`path`, `total_conversions`, \
+            `total_conversion_value`, `total_null`) is two rows per path, as in the example.",
+        example: "select e['channel'] as channel, round(e['removal_effect'], 4) as removal_effect, \
+            round(e['value_removal_effect'], 4) as value_removal_effect from (select \
+            unnest(markov_removal_effects(string_to_array(path, ' > '), converted, 1, journeys, \
+            value)) as e from (select path, true as converted, total_conversions as journeys, \
+            total_conversion_value as value from (values ('search > email', 2, 150.0, 1), \
+            ('search', 1, 20.0, 3), ('display', 1, 30.0, 2)) as p(path, total_conversions, \
+            total_conversion_value, total_null) union all select path, false, total_null, 0 from \
+            (values ('search > email', 2, 150.0, 1), ('search', 1, 20.0, 3), ('display', 1, 30.0, \
+            2)) as p(path, total_conversions, total_conversion_value, total_null))) order by \
+            channel",
         example_output: "\
-+---------+----------------+
-| channel | removal_effect |
-+---------+----------------+
-| display | 0.3333         |
-| email   | 0.6667         |
-| search  | 0.6667         |
-+---------+----------------+",
++---------+----------------+----------------------+
+| channel | removal_effect | value_removal_effect |
++---------+----------------+----------------------+
+| display | 0.25           | 0.15                 |
+| email   | 0.5            | 0.75                 |
+| search  | 0.75           | 0.85                 |
++---------+----------------+----------------------+",
     },
     FunctionDoc {
         name: "shapley_channel_weights",
         kind: FunctionKind::Aggregate,
-        signature: "shapley_channel_weights(channels, converted [, max_channels])",
+        signature: "shapley_channel_weights(channels, converted [, max_channels [, variant [, weight [, value]]]])",
         arguments: &[
             arg(
                 "channels",
@@ -346,36 +378,122 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
             arg(
                 "converted",
                 "Boolean",
-                "whether the journey converted; NULL counts as false",
+                "whether the row's journeys converted; NULL counts as false; a number is refused \
+                 at planning (a count goes in `weight`)",
             ),
             arg(
                 "max_channels",
                 "integer literal",
                 "sets with more distinct channels are estimated by sampling, 0 to 20 (default 12)",
             ),
+            arg(
+                "variant",
+                "string literal",
+                "the game: `'rate'` (default) or `'simplified'` (Zhao et al. 2018)",
+            ),
+            arg(
+                "weight",
+                "number",
+                "how many identical journeys the row stands for: a whole number >= 0 (default 1, \
+                 NULL counts as 0)",
+            ),
+            arg(
+                "value",
+                "number",
+                "total conversion value of the row's journeys when they converted (>= 0); the \
+                 rate game then values a coalition by its value per journey",
+            ),
         ],
         returns: "List<Struct<channel_set: Utf8, channel: Utf8, weight: Float64>>: for each set of \
             channels seen on a converting journey (`channel_set`, the sorted channels joined by \
             `,`), the share of a conversion's credit each of its channels earns (weights sum to 1 \
             per set)",
-        definition: "Shapley values of the rate game: the value of a coalition is the conversion \
-            rate of the journeys whose channel set is exactly that coalition (an unseen coalition \
-            takes the best rate of its seen subsets); a set's conversion is split in proportion \
-            to its channels' positive Shapley values. Exact up to `max_channels`, Monte-Carlo \
-            over 2000 seeded permutations beyond (deterministic).",
-        example: "select w['channel_set'] as channel_set, w['channel'] as channel, \
-            round(w['weight'], 4) as weight from (select unnest(shapley_channel_weights(c, \
-            converted)) as w from (values (make_array('search', 'email'), true), \
-            (make_array('search'), false), (make_array('email'), true)) as j(c, converted)) \
-            order by channel_set, channel",
+        definition: "Shapley values of one of two games. `'rate'` (default): the value of a \
+            coalition is the conversion rate (with `value`, the value per journey) of the journeys \
+            whose channel set is exactly that coalition (an unseen coalition takes the best value \
+            of the coalitions one channel smaller, recursively; the empty one 0), computed within \
+            each converting set; the set's conversion is \
+            split in proportion to its channels' positive Shapley values (equally when none is \
+            positive). Exact up to `max_channels`, Monte-Carlo over 2000 seeded permutations \
+            beyond (deterministic). `'simplified'`: the game of Zhao, Mahboobi and Bagheri (2018, \
+            \"Shapley Value Methods for Attribution Modeling in Online Advertising\", \
+            arXiv:1804.05327), `v(S) = Σ_{T ⊆ S} R(T)` with `R(T)` the conversions of journeys \
+            whose set is exactly `T`; its Shapley value has the closed form \
+            `φ_i = Σ_{T ∋ i} R(T) / |T|`, so each channel of a set gets weight `1/|S|` and \
+            `Σ_S R(S)·weight(S, i) = φ_i`; non-converting journeys play no part. The rate game \
+            credits lift (channels whose coalitions convert better), the simplified one presence \
+            on converting journeys, as other tools report it.",
+        example: "select r['channel_set'] as channel_set, r['channel'] as channel, \
+            round(r['weight'], 4) as rate, round(s['weight'], 4) as simplified from (select \
+            unnest(shapley_channel_weights(c, converted)) as r, \
+            unnest(shapley_channel_weights(c, converted, 12, 'simplified')) as s from (values \
+            (make_array('search', 'email'), true), (make_array('search'), false), \
+            (make_array('email'), true), (make_array('search', 'email'), false)) as j(c, \
+            converted)) order by channel_set, channel",
         example_output: "\
-+--------------+---------+--------+
-| channel_set  | channel | weight |
-+--------------+---------+--------+
-| email        | email   | 1.0    |
-| email,search | email   | 1.0    |
-| email,search | search  | 0.0    |
-+--------------+---------+--------+",
++--------------+---------+------+------------+
+| channel_set  | channel | rate | simplified |
++--------------+---------+------+------------+
+| email        | email   | 1.0  | 1.0        |
+| email,search | email   | 1.0  | 0.5        |
+| email,search | search  | 0.0  | 0.5        |
++--------------+---------+------+------------+",
+    },
+    FunctionDoc {
+        name: "logistic_touch_effects",
+        kind: FunctionKind::Aggregate,
+        signature: "logistic_touch_effects(path, converted [, weight])",
+        arguments: &[
+            arg(
+                "path",
+                "List<Utf8>",
+                "the channels of one journey's touches (order ignored, each touch counted)",
+            ),
+            arg(
+                "converted",
+                "Boolean",
+                "whether the row's journeys converted; NULL counts as false; a number is refused \
+                 at planning. Non-converting journeys are needed: without any, nothing is fitted",
+            ),
+            arg(
+                "weight",
+                "number",
+                "how many identical journeys the row stands for: a whole number >= 0 (default 1, \
+                 NULL counts as 0)",
+            ),
+        ],
+        returns: "List<Struct<channel: Utf8, coefficient, std_error, marginal_effect: Float64, \
+            touches, n_journeys: Int64, intercept, intercept_std_error: Float64, iterations: \
+            UInt32, converged: Boolean>>: one entry per channel, sorted by channel; the fit's \
+            intercept, journey count, iterations and convergence repeat on every entry",
+        definition: "The fit of parcours's data-driven attribution model: a logistic regression of \
+            conversion on each channel's number of touches in the journey, `P(convert) = σ(β_0 + \
+            Σ_c β_c·n_c)`, over converting and non-converting journeys, maximising the \
+            log-likelihood minus the ridge penalty `½·Σ_c β_c²` (a unit-variance Gaussian prior \
+            on each per-touch log-odds change; the intercept is not penalised) by Newton's method \
+            with step halving, from `β = 0`, until no coefficient moves by more than 1e-10 \
+            (at most 100 iterations; `converged` says whether it got there). `coefficient` is \
+            `β_c`, the change in log-odds of one more touch; `std_error` the square root of the \
+            diagonal of the inverse penalised Hessian; `marginal_effect` the average over all \
+            journeys of `σ(η_i + β_c) − σ(η_i)`, the change in conversion probability one more \
+            touch brings. Deterministic: journeys are counted as bags of channels and fitted in \
+            sorted order, so any partitioning gives the same bits. With no conversion or no \
+            non-conversion the coefficients are NULL and `iterations` 0.",
+        example: "select f['channel'] as channel, round(f['coefficient'], 3) as coefficient, \
+            round(f['std_error'], 3) as std_error, round(f['marginal_effect'], 3) as \
+            marginal_effect, f['touches'] as touches, f['iterations'] as iterations from (select \
+            unnest(logistic_touch_effects(path, converted, journeys)) as f from (values \
+            (make_array('search'), true, 30), (make_array('search'), false, 70), \
+            (make_array('email'), true, 10), (make_array('email'), false, 90), \
+            (make_array('search', 'email'), true, 20), (make_array('search', 'email'), false, \
+            30)) as j(path, converted, journeys)) order by channel",
+        example_output: "\
++---------+-------------+-----------+-----------------+---------+------------+
+| channel | coefficient | std_error | marginal_effect | touches | iterations |
++---------+-------------+-----------+-----------------+---------+------------+
+| email   | 0.279       | 0.336     | 0.051           | 150     | 6          |
+| search  | 1.487       | 0.389     | 0.312           | 150     | 6          |
++---------+-------------+-----------+-----------------+---------+------------+",
     },
 ];
 

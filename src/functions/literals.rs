@@ -1,6 +1,6 @@
-//! Arguments of parcours's aggregate functions that must be integer literals (the order of a
-//! Markov chain, the number of channels Shapley values are computed exactly for), declared
-//! once. [`check_plan`] finds every call in a model's logical plan and refuses a column, a
+//! Arguments of parcours's aggregate functions that must be literals (the order of a Markov
+//! chain, the number of channels Shapley values are computed exactly for, which Shapley game),
+//! declared once. [`check_plan`] finds every call in a model's logical plan and refuses a column, a
 //! NULL or an out-of-range value there, so `validate`, `compile` and `run` reject it before
 //! anything runs; the accumulators read the same declarations ([`LiteralArg::value`]) when
 //! they start.
@@ -10,7 +10,8 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction};
 use datafusion::logical_expr::{Expr, LogicalPlan, WindowFunctionDefinition};
 
-/// One argument that must be an integer literal within `range`.
+/// One argument that must be an integer literal within `range`, or, when `choices` is not
+/// empty, a string literal among `choices` (its value is then the choice's position).
 #[derive(Debug, Clone)]
 pub struct LiteralArg {
     pub function: &'static str,
@@ -21,10 +22,11 @@ pub struct LiteralArg {
     /// Its value when the call leaves it out.
     pub default: usize,
     pub range: std::ops::RangeInclusive<usize>,
+    pub choices: &'static [&'static str],
 }
 
 /// Every literal argument of parcours's functions.
-pub fn literal_args() -> [LiteralArg; 2] {
+pub fn literal_args() -> [LiteralArg; 3] {
     [
         LiteralArg {
             function: super::markov::MarkovRemovalEffects::NAME,
@@ -32,6 +34,7 @@ pub fn literal_args() -> [LiteralArg; 2] {
             what: "order",
             default: 1,
             range: 1..=super::markov::MAX_ORDER,
+            choices: &[],
         },
         LiteralArg {
             function: super::shapley::ShapleyChannelWeights::NAME,
@@ -39,6 +42,15 @@ pub fn literal_args() -> [LiteralArg; 2] {
             what: "max_channels",
             default: super::shapley::DEFAULT_MAX_CHANNELS,
             range: 0..=super::shapley::MAX_EXACT_CHANNELS,
+            choices: &[],
+        },
+        LiteralArg {
+            function: super::shapley::ShapleyChannelWeights::NAME,
+            index: 3,
+            what: "variant",
+            default: 0,
+            range: 0..=super::shapley::VARIANTS.len() - 1,
+            choices: super::shapley::VARIANTS,
         },
     ]
 }
@@ -53,6 +65,29 @@ pub fn literal_arg(function: &str, index: usize) -> Option<LiteralArg> {
 impl LiteralArg {
     /// The value of a literal given for this argument, or why it is refused.
     pub fn value(&self, literal: Option<&ScalarValue>) -> Result<usize, String> {
+        if !self.choices.is_empty() {
+            let text = match literal {
+                Some(ScalarValue::Utf8(Some(v)))
+                | Some(ScalarValue::LargeUtf8(Some(v)))
+                | Some(ScalarValue::Utf8View(Some(v))) => Some(v.as_str()),
+                _ => None,
+            };
+            return match text.and_then(|t| self.choices.iter().position(|c| *c == t)) {
+                Some(i) => Ok(i),
+                None => Err(format!(
+                    "{}: {} must be one of the string literals {}, got {}",
+                    self.function,
+                    self.what,
+                    self.choices
+                        .iter()
+                        .map(|c| format!("'{c}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    literal.map_or("an expression that is not a literal".into(), |v| v
+                        .to_string())
+                )),
+            };
+        }
         let refuse = |got: String| {
             format!(
                 "{}: {} must be an integer literal between {} and {}, got {got}",
@@ -161,6 +196,27 @@ mod tests {
             );
         }
         assert!(literal_arg("markov_removal_effects", 1).is_none());
+    }
+
+    #[test]
+    fn choice_literals() {
+        let variant = literal_arg("shapley_channel_weights", 3).expect("declared");
+        assert_eq!(variant.value(Some(&ScalarValue::from("rate"))), Ok(0));
+        assert_eq!(variant.value(Some(&ScalarValue::from("simplified"))), Ok(1));
+        for bad in [
+            Some(ScalarValue::from("Simplified")),
+            Some(ScalarValue::Int64(Some(1))),
+            Some(ScalarValue::Utf8(None)),
+            None,
+        ] {
+            let m = variant.value(bad.as_ref()).expect_err("refused");
+            assert!(
+                m.starts_with(
+                    "shapley_channel_weights: variant must be one of the string literals 'rate', 'simplified', got"
+                ),
+                "{m}"
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod docs;
 mod email;
 mod hash;
 pub mod literals;
+mod logistic;
 mod markov;
 mod name;
 mod phone;
@@ -28,11 +29,12 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 pub use components::{ConnectedComponents, UnionFind, connected_components};
 pub use email::{correct_email_domain, meta_email, normalize_email};
 pub use hash::sha256_hex;
-pub use markov::{MarkovRemovalEffects, removal_effects};
+pub use logistic::{ChannelEffect, LogisticFit, LogisticTouchEffects, logistic_touch_effects};
+pub use markov::{MarkovRemovalEffects, removal_effects, value_removal_effects};
 pub use name::normalize_name;
 pub use phone::{meta_phone, normalize_phone};
 pub use phonetic::{phonetic_key, soundex};
-pub use shapley::{ShapleyChannelWeights, shapley_weights};
+pub use shapley::{ShapleyChannelWeights, ShapleyVariant, shapley_weights, shapley_weights_with};
 pub use similarity::{jaro, jaro_winkler};
 
 /// Every scalar function parcours adds to the SQL dialect.
@@ -63,6 +65,7 @@ pub fn aggregate_udfs() -> Vec<AggregateUDF> {
         AggregateUDF::from(ConnectedComponents::new()),
         AggregateUDF::from(MarkovRemovalEffects::new()),
         AggregateUDF::from(ShapleyChannelWeights::new()),
+        AggregateUDF::from(LogisticTouchEffects::new()),
     ]
 }
 

@@ -1,13 +1,21 @@
 //! Shapley-value multi-touch attribution, as the aggregate SQL function
-//! `shapley_channel_weights(channels, converted [, max_channels])`: for each
-//! distinct set of channels seen on a converting journey, the share of that
-//! conversion's credit each channel of the set earns.
+//! `shapley_channel_weights(channels, converted [, max_channels [, variant
+//! [, weight [, value]]]])`: for each distinct set of channels seen on a
+//! converting journey, the share of that conversion's credit each channel of
+//! the set earns. Two games are offered (`variant`): `'rate'` (the default,
+//! described first) and `'simplified'`, the simplified Shapley value of Zhao
+//! et al. (2018), described below.
 //!
-//! The game. Journeys are grouped by their exact set of distinct channels
+//! The rate game. Journeys are grouped by their exact set of distinct channels
 //! (order and repeats ignored). The characteristic function of a coalition
 //! `T` is its observed conversion rate, `v(T) = conversions(T) /
-//! journeys(T)`. A coalition never observed takes the best rate among its
-//! observed proper subsets (0 if there is none): adding channels is assumed
+//! journeys(T)`. A coalition never observed takes the best value of the
+//! coalitions one channel smaller, themselves observed or fallen back the
+//! same way (the empty coalition: 0 when unobserved). An observed coalition
+//! keeps its own rate even when a subset of it converts better, so this is
+//! not always the best rate of every observed subset; the sampled estimate
+//! beyond `max_channels` uses that simpler rule instead (it cannot afford
+//! the recursion), so the two can differ on such games. Adding channels is assumed
 //! not to hurt, and nothing is invented beyond what was seen. `v(∅)` is the
 //! rate of journeys without any channel when there are some, else 0. A
 //! conversion whose journey touched `S` is credited by the Shapley values of
@@ -19,12 +27,27 @@
 //! when no channel adds anything). Values below 1e-12 count as 0, so
 //! rounding noise cannot pick a winner.
 //!
-//! Why rates and not counts: the variant of Zhao et al. (2018) takes
-//! `v(T)` = the number of conversions of journeys within `T`. Counts grow
-//! with reach, so a channel present on many journeys collects credit even
-//! when journeys with it convert no better than journeys without it; it
-//! rewards frequent channels, not effective ones. Rates measure the lift a
-//! channel brings to the coalitions it joins ("incremental" Shapley).
+//! The simplified game (`'simplified'`). Zhao, Mahboobi and Bagheri (2018),
+//! "Shapley Value Methods for Attribution Modeling in Online Advertising"
+//! (arXiv:1804.05327), take `v(S) = Σ_{T ⊆ S} R(T)`, `R(T)` the conversions of
+//! journeys whose channel set is exactly `T`. `v` is a sum of unanimity
+//! games `R(T)·u_T`, and the Shapley value of `u_T` gives `1/|T|` to each
+//! member of `T`, hence their closed form `φ_i = Σ_{T ∋ i} R(T) / |T|`
+//! (their simplified Shapley value). Per channel set this is an equal split:
+//! the weight of each channel of `S` is `1/|S|`, and `Σ_S R(S)·weight(S, i)`
+//! is exactly `φ_i`. Non-converting journeys play no part in it.
+//!
+//! Why both: counts grow with reach, so under the simplified game a channel
+//! present on many journeys collects credit even when journeys with it
+//! convert no better than journeys without it; it rewards frequent channels,
+//! not effective ones. Rates measure the lift a channel brings to the
+//! coalitions it joins ("incremental" Shapley). The simplified game is the
+//! one other tools report, so it is here to compare with them.
+//!
+//! Weights and values. A row may stand for `weight` identical journeys; with
+//! a `value` (the conversion value of the row's journeys), the rate game's
+//! `v(T)` is the value per journey of `T` instead of the conversion rate
+//! (the simplified game's split does not depend on it).
 //!
 //! Cost. Sets of at most `max_channels` channels (default 12, at most 20)
 //! are computed exactly over the `2^|S|` subsets as bitmasks. Larger sets
@@ -62,6 +85,25 @@ pub const MAX_EXACT_CHANNELS: usize = 20;
 /// Random orderings drawn per set above `max_channels`.
 pub const PERMUTATIONS: usize = 2000;
 
+/// The games `variant` names, in the order of [`ShapleyVariant`].
+pub const VARIANTS: &[&str] = &["rate", "simplified"];
+
+/// Which characteristic function the Shapley values are taken of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShapleyVariant {
+    /// `v(T)` = conversion rate (or value per journey) of journeys whose set
+    /// is `T`.
+    Rate,
+    /// Zhao et al.'s `v(S) = Σ_{T ⊆ S} conversions(T)`.
+    Simplified,
+}
+
+impl ShapleyVariant {
+    fn from_index(i: usize) -> Self {
+        if i == 1 { Self::Simplified } else { Self::Rate }
+    }
+}
+
 /// Seed of the orderings, reset for every set so each set's estimate is
 /// independent of the other sets and of partitioning.
 const SEED: u64 = 0x5EED_A77B_0C1A_7E5D;
@@ -84,8 +126,8 @@ fn exact_values(set: &[u32], rates: &Rates) -> Vec<f64> {
         v[mask] = match rates.get(key.as_slice()) {
             Some(&rate) => rate,
             // Proper subsets have smaller masks, so their values (observed or
-            // themselves fallen back) are known: the max over the subsets one
-            // element smaller is the max over every observed proper subset.
+            // themselves fallen back) are known: take the best of the subsets
+            // one element smaller (see the module documentation).
             None => bits(mask).map(|i| v[mask ^ (1 << i)]).fold(0.0, f64::max),
         };
     }
@@ -226,6 +268,22 @@ pub fn shapley_weights(
     sets: &[(Vec<&str>, u64, u64)],
     max_channels: usize,
 ) -> Result<Vec<(String, String, f64)>> {
+    let sets: Vec<(Vec<&str>, u64, u64, f64)> = sets
+        .iter()
+        .map(|(s, c, j)| (s.clone(), *c, *j, 0.0))
+        .collect();
+    shapley_weights_with(&sets, max_channels, ShapleyVariant::Rate, false)
+}
+
+/// [`shapley_weights`] with a choice of game and, when `use_value`, the
+/// fourth member of each entry (the total value of its conversions, `≥ 0`)
+/// in place of the conversion count in the rate game.
+pub fn shapley_weights_with(
+    sets: &[(Vec<&str>, u64, u64, f64)],
+    max_channels: usize,
+    variant: ShapleyVariant,
+    use_value: bool,
+) -> Result<Vec<(String, String, f64)>> {
     if max_channels > MAX_EXACT_CHANNELS {
         return plan_err!(
             "shapley_channel_weights: max_channels must be at most {MAX_EXACT_CHANNELS}, got {max_channels}"
@@ -238,8 +296,13 @@ pub fn shapley_weights(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut merged: BTreeMap<Vec<u32>, (u64, u64)> = BTreeMap::new();
-    for (set, conversions, journeys) in sets {
+    let mut merged: BTreeMap<Vec<u32>, (u64, u64, f64)> = BTreeMap::new();
+    for (set, conversions, journeys, value) in sets {
+        if !(value.is_finite() && *value >= 0.0) {
+            return exec_err!(
+                "shapley_channel_weights: a conversion value must be a finite number >= 0, got {value}"
+            );
+        }
         if conversions > journeys {
             return exec_err!(
                 "shapley_channel_weights: {conversions} conversions out of {journeys} journeys"
@@ -255,19 +318,26 @@ pub fn shapley_weights(
         let e = merged.entry(key).or_default();
         e.0 = e.0.saturating_add(*conversions);
         e.1 = e.1.saturating_add(*journeys);
+        e.2 += value;
     }
     let rates: Rates = merged
         .iter()
-        .filter(|(_, (_, journeys))| *journeys > 0)
-        .map(|(set, &(c, j))| (set.clone(), c as f64 / j as f64))
+        .filter(|(_, (_, journeys, _))| *journeys > 0)
+        .map(|(set, &(c, j, v))| {
+            let gained = if use_value { v } else { c as f64 };
+            (set.clone(), gained / j as f64)
+        })
         .collect();
 
     let mut out = Vec::new();
-    for (set, &(conversions, _)) in &merged {
+    for (set, &(conversions, _, _)) in &merged {
         if conversions == 0 || set.is_empty() {
             continue;
         }
-        let phi = if set.len() <= max_channels {
+        let phi = if variant == ShapleyVariant::Simplified {
+            // R(S)·u_S gives each member 1/|S| of it (module documentation)
+            vec![1.0; set.len()]
+        } else if set.len() <= max_channels {
             exact_shapley(&exact_values(set, &rates), set.len())
         } else {
             sampled_shapley(set, &rates)
@@ -288,14 +358,19 @@ pub fn shapley_weights(
 }
 
 /// The aggregate `shapley_channel_weights(channels, converted [,
-/// max_channels])`.
+/// max_channels [, variant [, weight [, value]]]])`.
 ///
-/// Input: one row per customer journey, converted or not. `channels` is
-/// the list of channels it touched (`List`/`LargeList` of any string type;
-/// order, repeats and NULL elements are ignored; an empty list is a journey
-/// without channel, a NULL list is skipped); `converted` is Boolean (NULL =
-/// not converted); `max_channels` is an optional integer literal `0..=20`
-/// (default 12), the largest set computed exactly.
+/// Input: one row per customer journey, converted or not, or per group of
+/// identical ones. `channels` is the list of channels it touched
+/// (`List`/`LargeList` of any string type; order, repeats and NULL elements
+/// are ignored; an empty list is a journey without channel, a NULL list is
+/// skipped); `converted` is Boolean (NULL = not converted; a number is
+/// refused at planning); `max_channels` is an optional integer literal
+/// `0..=20` (default 12), the largest set computed exactly; `variant` the
+/// string literal `'rate'` (default) or `'simplified'` (see the module
+/// documentation); `weight` the number of identical journeys of the row
+/// (whole, ≥ 0, NULL = 0, default 1); `value` their total conversion value
+/// when converted.
 ///
 /// Output: `List<Struct<channel_set: Utf8, channel: Utf8, weight:
 /// Float64>>`, one entry per channel of each distinct non-empty set seen on
@@ -362,7 +437,13 @@ impl AggregateUDFImpl for ShapleyChannelWeights {
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let max_channels = literal_arg(&acc_args, Self::NAME, 2)?;
-        Ok(Box::new(ShapleyAccumulator::new(max_channels)))
+        let variant = ShapleyVariant::from_index(literal_arg(&acc_args, Self::NAME, 3)?);
+        let use_value = acc_args.exprs.len() > 5;
+        Ok(Box::new(ShapleyAccumulator::new(
+            max_channels,
+            variant,
+            use_value,
+        )))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -370,7 +451,7 @@ impl AggregateUDFImpl for ShapleyChannelWeights {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_journey_args(Self::NAME, arg_types)
+        coerce_journey_args(Self::NAME, arg_types, &[DataType::Int64, DataType::Utf8])
     }
 
     fn order_sensitivity(&self) -> AggregateOrderSensitivity {
@@ -382,34 +463,43 @@ impl AggregateUDFImpl for ShapleyChannelWeights {
 struct ShapleyAccumulator {
     journeys: Journeys,
     max_channels: usize,
+    variant: ShapleyVariant,
+    use_value: bool,
 }
 
 impl ShapleyAccumulator {
-    fn new(max_channels: usize) -> Self {
+    fn new(max_channels: usize, variant: ShapleyVariant, use_value: bool) -> Self {
         Self {
             journeys: Journeys::new(ShapleyChannelWeights::NAME, KeyKind::Set, true),
             max_channels,
+            variant,
+            use_value,
         }
     }
 }
 
 impl Accumulator for ShapleyAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let [channels, converted, ..] = values else {
+        let [channels, converted, rest @ ..] = values else {
             return exec_err!(
-                "shapley_channel_weights expects (channels, converted [, max_channels])"
+                "shapley_channel_weights expects (channels, converted [, max_channels [, variant \
+                 [, weight [, value]]]])"
             );
         };
-        self.journeys.update(channels, converted)
+        self.journeys
+            .update(channels, converted, rest.get(2), rest.get(3))
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let sets: Vec<(Vec<&str>, u64, u64)> = self
+        let sets: Vec<(Vec<&str>, u64, u64, f64)> = self
             .journeys
             .entries()
-            .map(|(s, c)| (s, c.conversions, c.conversions.saturating_add(c.others)))
+            .map(|(s, c)| {
+                let journeys = c.conversions.saturating_add(c.others);
+                (s, c.conversions, journeys, c.value())
+            })
             .collect();
-        let weights = shapley_weights(&sets, self.max_channels)?;
+        let weights = shapley_weights_with(&sets, self.max_channels, self.variant, self.use_value)?;
         let set_bytes = weights.iter().map(|w| w.0.len()).sum();
         let channel_bytes = weights.iter().map(|w| w.1.len()).sum();
         let name = ShapleyChannelWeights::NAME;
@@ -584,6 +674,176 @@ mod tests {
         sets
     }
 
+    /// Every ordering of `0..n`, for brute-force Shapley values.
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![Vec::new()];
+        }
+        let mut out = Vec::new();
+        for p in permutations(n - 1) {
+            for at in 0..=p.len() {
+                let mut q = p.clone();
+                q.insert(at, n - 1);
+                out.push(q);
+            }
+        }
+        out
+    }
+
+    /// Shapley values by their definition: the average over every ordering of the players of
+    /// each one's marginal contribution `v(before ∪ {i}) − v(before)`.
+    fn brute_force_shapley(n: usize, v: impl Fn(&BTreeSet<usize>) -> f64) -> Vec<f64> {
+        let orders = permutations(n);
+        let mut phi = vec![0.0; n];
+        for order in &orders {
+            let mut before = BTreeSet::new();
+            for &i in order {
+                let without = v(&before);
+                before.insert(i);
+                phi[i] += v(&before) - without;
+            }
+        }
+        phi.iter().map(|p| p / orders.len() as f64).collect()
+    }
+
+    /// Journeys over five channels: (set, conversions, journeys, value).
+    fn random_sets(seed: u64) -> Vec<(Vec<&'static str>, u64, u64, f64)> {
+        const CH: [&str; 5] = ["a", "b", "c", "d", "e"];
+        let mut state = seed;
+        let mut next = move |bound: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % bound
+        };
+        (0..25)
+            .map(|_| {
+                let set: Vec<&str> = CH.iter().copied().filter(|_| next(2) == 1).collect();
+                let journeys = 1 + next(20);
+                let conversions = next(journeys + 1);
+                let value = conversions as f64 * (1.0 + next(50) as f64);
+                (set, conversions, journeys, value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn simplified_variant_equals_brute_force_shapley_of_zhaos_game() -> Result<()> {
+        const CH: [&str; 5] = ["a", "b", "c", "d", "e"];
+        for seed in 1..=4 {
+            let sets = random_sets(seed);
+            let weights = shapley_weights_with(&sets, 12, ShapleyVariant::Simplified, false)?;
+            // R(T): conversions of journeys whose channel set is exactly T
+            let mut r: BTreeMap<BTreeSet<usize>, f64> = BTreeMap::new();
+            for (set, conversions, ..) in &sets {
+                let t = set
+                    .iter()
+                    .map(|c| CH.iter().position(|x| x == c).unwrap_or(0))
+                    .collect();
+                *r.entry(t).or_default() += *conversions as f64;
+            }
+            // v(S) = Σ_{T ⊆ S} R(T), over all five channels at once
+            let v = |s: &BTreeSet<usize>| -> f64 {
+                r.iter()
+                    .filter(|(t, _)| t.is_subset(s))
+                    .map(|(_, c)| c)
+                    .sum()
+            };
+            let phi = brute_force_shapley(CH.len(), v);
+            // the per-set weights, times each set's conversions, add up to φ
+            let mut credited = [0.0; 5];
+            for (label, channel, weight) in &weights {
+                let conversions: u64 = sets
+                    .iter()
+                    .filter(|s| {
+                        let mut names = s.0.clone();
+                        names.sort_unstable();
+                        names.join(",") == *label
+                    })
+                    .map(|s| s.1)
+                    .sum();
+                let i = CH.iter().position(|x| x == channel).unwrap_or(0);
+                credited[i] += conversions as f64 * weight;
+            }
+            for i in 0..CH.len() {
+                assert!(
+                    (credited[i] - phi[i]).abs() < 1e-9,
+                    "seed {seed} {}: {} vs {}",
+                    CH[i],
+                    credited[i],
+                    phi[i]
+                );
+            }
+            assert!(phi.iter().sum::<f64>() > 0.0);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rate_variant_equals_brute_force_shapley_per_set() -> Result<()> {
+        for seed in 1..=4 {
+            let sets = random_sets(seed);
+            for use_value in [false, true] {
+                let weights = shapley_weights_with(&sets, 12, ShapleyVariant::Rate, use_value)?;
+                // observed value per journey by exact set
+                let mut seen: BTreeMap<BTreeSet<&str>, (f64, f64)> = BTreeMap::new();
+                for (set, conversions, journeys, value) in &sets {
+                    let e = seen.entry(set.iter().copied().collect()).or_default();
+                    e.0 += if use_value {
+                        *value
+                    } else {
+                        *conversions as f64
+                    };
+                    e.1 += *journeys as f64;
+                }
+                let labels: BTreeSet<&String> = weights.iter().map(|w| &w.0).collect();
+                assert!(!labels.is_empty());
+                for label in labels {
+                    let members: Vec<&str> = label.split(',').collect();
+                    // v(T): its observed rate, else the best v of the coalitions one
+                    // channel smaller, else (the empty coalition) 0
+                    fn value(
+                        t: &BTreeSet<usize>,
+                        members: &[&str],
+                        seen: &BTreeMap<BTreeSet<&str>, (f64, f64)>,
+                    ) -> f64 {
+                        let names: BTreeSet<&str> = t.iter().map(|&i| members[i]).collect();
+                        if let Some((g, j)) = seen.get(&names) {
+                            return g / j;
+                        }
+                        t.iter()
+                            .map(|i| {
+                                let mut smaller = t.clone();
+                                smaller.remove(i);
+                                value(&smaller, members, seen)
+                            })
+                            .fold(0.0, f64::max)
+                    }
+                    let v = |t: &BTreeSet<usize>| value(t, &members, &seen);
+                    let phi = brute_force_shapley(members.len(), v);
+                    let positive: Vec<f64> = phi.iter().map(|p| p.max(0.0)).collect();
+                    let total: f64 = positive.iter().sum();
+                    for (i, m) in members.iter().enumerate() {
+                        let want = if total > EPSILON {
+                            positive[i] / total
+                        } else {
+                            1.0 / members.len() as f64
+                        };
+                        let got = weights
+                            .iter()
+                            .find(|w| &w.0 == label && w.1 == *m)
+                            .map(|w| w.2);
+                        assert!(
+                            got.is_some_and(|g| (g - want).abs() < 1e-9),
+                            "seed {seed} value {use_value} {label} {m}: {got:?} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn large_sets_are_sampled_close_to_exact() {
         let sets = rich_game();
@@ -671,7 +931,7 @@ mod tests {
         rows.extend([(Some(&["B", "A"][..]), Some(true)); 2]);
         rows.extend([(Some(&["A", "B", "A"][..]), Some(false)); 3]);
         rows.push((None, Some(true)));
-        let mut acc = ShapleyAccumulator::new(DEFAULT_MAX_CHANNELS);
+        let mut acc = ShapleyAccumulator::new(DEFAULT_MAX_CHANNELS, ShapleyVariant::Rate, false);
         acc.update_batch(&batch(&rows))?;
         assert_weights(
             &weights_of(&mut acc)?,
@@ -700,22 +960,23 @@ mod tests {
             (Some(&[]), None),
             (Some(&["a"]), Some(true)),
         ];
-        let mut whole = ShapleyAccumulator::new(DEFAULT_MAX_CHANNELS);
+        let mut whole = ShapleyAccumulator::new(DEFAULT_MAX_CHANNELS, ShapleyVariant::Rate, false);
         whole.update_batch(&batch(part1))?;
         whole.update_batch(&batch(part2))?;
 
         let mut partials = Vec::new();
         for part in [part2, part1] {
-            let mut acc = ShapleyAccumulator::new(DEFAULT_MAX_CHANNELS);
+            let mut acc =
+                ShapleyAccumulator::new(DEFAULT_MAX_CHANNELS, ShapleyVariant::Rate, false);
             acc.update_batch(&batch(part))?;
             partials.push(acc.state()?);
         }
         let mut columns = Vec::new();
-        for col in 0..4 {
+        for col in 0..5 {
             let scalars = partials.iter().map(|s| s[col].clone());
             columns.push(ScalarValue::iter_to_array(scalars)?);
         }
-        let mut merged = ShapleyAccumulator::new(DEFAULT_MAX_CHANNELS);
+        let mut merged = ShapleyAccumulator::new(DEFAULT_MAX_CHANNELS, ShapleyVariant::Rate, false);
         merged.merge_batch(&columns)?;
         let expected = whole.evaluate()?;
         assert_eq!(merged.evaluate()?, expected);

@@ -73,7 +73,14 @@ pub async fn plan(ctx: &SessionContext, model: &Model) -> Result<DataFrame> {
                 Error::Internal(_) => {
                     Error::Internal(format!("{} ({}): {message}", model.name, model.path))
                 }
-                _ => Error::config(&model.path, None, message),
+                // an argument refused by one of parcours's functions: point at its call
+                _ => {
+                    let line = crate::functions::docs::FUNCTIONS
+                        .iter()
+                        .find(|f| message.contains(&format!("{}:", f.name)))
+                        .and_then(|f| line_of_call(&model.sql, f.name));
+                    Error::config(&model.path, line, message)
+                }
             }
         })?;
     if let Err((message, function)) = crate::functions::literals::check_plan(df.logical_plan()) {
