@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections import defaultdict
 
 import numpy as np
@@ -39,21 +40,26 @@ SEPARATOR = " > "
 
 
 def fetch_sample(workdir: str) -> str:
-    """Data.csv from the channelattribution source distribution (pip download, no install)."""
+    """Data.csv from the channelattribution distribution pip downloads (nothing is installed):
+    the source archive, or a wheel where one exists for this platform."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-         "--dest", workdir, "channelattribution"],
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", workdir,
+         "channelattribution"],
         check=True,
     )
-    archives = glob.glob(os.path.join(workdir, "channelattribution-*.tar.gz"))
-    if not archives:
-        sys.exit("pip download gave no channelattribution source archive")
-    with tarfile.open(archives[0]) as tar:
-        member = next((m for m in tar.getmembers() if m.name.endswith("/data/Data.csv")), None)
-        if member is None:
-            sys.exit(f"{archives[0]} has no data/Data.csv")
-        tar.extract(member, workdir)
-        return os.path.join(workdir, member.name)
+    for archive in sorted(glob.glob(os.path.join(workdir, "[Cc]hannel[Aa]ttribution-*"))):
+        if archive.endswith(".tar.gz"):
+            with tarfile.open(archive) as tar:
+                for m in tar.getmembers():
+                    if m.name.endswith("data/Data.csv"):
+                        tar.extract(m, workdir)
+                        return os.path.join(workdir, m.name)
+        elif archive.endswith(".whl"):
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    if name.endswith("data/Data.csv"):
+                        return z.extract(name, workdir)
+    sys.exit(f"no data/Data.csv in what pip downloaded into {workdir}")
 
 
 def read_sample(path: str) -> list[tuple[str, float, float, float]]:

@@ -1599,11 +1599,12 @@ mod tests {
                     .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
                     .unwrap_or(col);
                 a.swap(col, pivot);
-                for r in 0..m {
+                let pivot_row = a[col].clone();
+                for (r, row) in a.iter_mut().enumerate() {
                     if r != col {
-                        let f = a[r][col] / a[col][col];
-                        for k in col..=m {
-                            a[r][k] -= f * a[col][k];
+                        let f = row[col] / pivot_row[col];
+                        for (x, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                            *x -= f * p;
                         }
                     }
                 }

@@ -2,7 +2,7 @@
 -- channel, to its last, or shared equally by its touches (linear_touch). Sums are exact
 -- decimals, so the result does not depend on the order rows are added in.
 with paths_as_lists as (
-    select string_to_array(path, '{{ var("path_separator") }}') as channels,
+    select string_to_array(path, {{ var("path_separator") }}) as channels,
            cast(coalesce(total_conversions, 0) as decimal(38, 9)) as conversions,
            cast(coalesce(total_conversion_value, 0) as decimal(38, 9)) as value
     from paths
@@ -10,7 +10,7 @@ with paths_as_lists as (
 touches as (
     -- two unnests in one select walk the list and its positions together
     select unnest(channels) as channel,
-           unnest(range(1, cardinality(channels) + 1)) as position,
+           unnest(range(1, cast(cardinality(channels) as bigint) + 1)) as position,
            cardinality(channels) as touches,
            conversions, value
     from paths_as_lists
