@@ -24,7 +24,7 @@ pub struct LiteralArg {
 }
 
 /// Every literal argument of parcours's functions.
-pub fn literal_args() -> [LiteralArg; 2] {
+pub fn literal_args() -> [LiteralArg; 3] {
     [
         LiteralArg {
             function: super::markov::MarkovRemovalEffects::NAME,
@@ -39,6 +39,13 @@ pub fn literal_args() -> [LiteralArg; 2] {
             what: "max_channels",
             default: super::shapley::DEFAULT_MAX_CHANNELS,
             range: 0..=super::shapley::MAX_EXACT_CHANNELS,
+        },
+        LiteralArg {
+            function: super::fellegi_sunter::FellegiSunterEm::NAME,
+            index: 3,
+            what: "max_iterations",
+            default: super::fellegi_sunter::DEFAULT_MAX_ITERATIONS,
+            range: 1..=super::fellegi_sunter::MAX_ITERATIONS,
         },
     ]
 }
