@@ -119,7 +119,11 @@ impl ScalarUDFImpl for ComparisonUdf {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 2 {
-            return plan_err!("{} expects 2 arguments, got {}", self.name(), arg_types.len());
+            return plan_err!(
+                "{} expects 2 arguments, got {}",
+                self.name(),
+                arg_types.len()
+            );
         }
         for t in arg_types {
             match t {
@@ -159,7 +163,10 @@ impl ScalarUDFImpl for ComparisonUdf {
             }
             Kind::DateLevel => {
                 let (a, b) = (cast(&a, &DataType::Date32)?, cast(&b, &DataType::Date32)?);
-                let (a, b) = (a.as_primitive::<Date32Type>(), b.as_primitive::<Date32Type>());
+                let (a, b) = (
+                    a.as_primitive::<Date32Type>(),
+                    b.as_primitive::<Date32Type>(),
+                );
                 for i in 0..n {
                     if a.is_null(i) || b.is_null(i) {
                         out.append_null();
@@ -232,7 +239,12 @@ mod tests {
         // OSA: "ca" → "abc" is 3 (no edit of the transposed pair), unrestricted DL says 2
         assert_eq!(damerau_levenshtein("ca", "abc"), 3);
         assert_eq!(damerau_levenshtein("élodie", "elodie"), 1);
-        for (a, b) in [("dupont", "dupond"), ("jean", "jaen"), ("abc", "bca"), ("ab", "ba")] {
+        for (a, b) in [
+            ("dupont", "dupond"),
+            ("jean", "jaen"),
+            ("abc", "bca"),
+            ("ab", "ba"),
+        ] {
             assert_eq!(damerau_levenshtein(a, b), by_search(a, b), "{a} {b}");
             assert_eq!(damerau_levenshtein(a, b), damerau_levenshtein(b, a));
         }
@@ -254,6 +266,9 @@ mod tests {
         assert_eq!(date_level(d, days(1985, 11, 30)), DATE_SAME_YEAR);
         assert_eq!(date_level(d, days(1984, 3, 7)), 0);
         // across a new year, within a month
-        assert_eq!(date_level(days(1985, 12, 30), days(1986, 1, 2)), DATE_WITHIN_MONTH);
+        assert_eq!(
+            date_level(days(1985, 12, 30), days(1986, 1, 2)),
+            DATE_WITHIN_MONTH
+        );
     }
 }

@@ -411,7 +411,11 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
         kind: FunctionKind::Scalar,
         signature: "date_comparison_level(a, b)",
         arguments: &[
-            arg("a", "Date32", "a date (a string or timestamp is cast to a date)"),
+            arg(
+                "a",
+                "Date32",
+                "a date (a string or timestamp is cast to a date)",
+            ),
             arg("b", "Date32", "another date"),
         ],
         returns: "Int64 in 0..=4: 4 the same date, 3 day and month swapped, 2 at most 31 days \

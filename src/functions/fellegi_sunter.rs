@@ -560,10 +560,7 @@ impl Accumulator for EmAccumulator {
         let rows: Vec<(Vec<Option<u8>>, RoleCounts)> = sorted
             .into_iter()
             .map(|(k, v)| {
-                let key = k
-                    .iter()
-                    .map(|&l| u8::try_from(l).ok())
-                    .collect::<Vec<_>>();
+                let key = k.iter().map(|&l| u8::try_from(l).ok()).collect::<Vec<_>>();
                 (key, *v)
             })
             .collect();
@@ -636,7 +633,8 @@ impl Accumulator for EmAccumulator {
             }
             for i in 0..n {
                 self.scratch.clear();
-                self.scratch.extend_from_slice(&k.values()[i * w..(i + 1) * w]);
+                self.scratch
+                    .extend_from_slice(&k.values()[i * w..(i + 1) * w]);
                 for r in 0..3 {
                     let v = c.value(i * 3 + r);
                     if v > 0 {
@@ -1089,7 +1087,11 @@ mod tests {
         let mut pairs = Vec::new();
         for i in 0..30u8 {
             let a = if i % 10 == 0 { 0 } else { 1 };
-            let b = if i % 7 == 0 { None } else { Some(2 - (i % 5 == 0) as u8) };
+            let b = if i % 7 == 0 {
+                None
+            } else {
+                Some(2 - (i % 5 == 0) as u8)
+            };
             pairs.push((vec![Some(a), b], CANDIDATE));
         }
         for i in 0..70u8 {
@@ -1132,7 +1134,10 @@ mod tests {
         assert!(close(p.levels[1].match_weight, (m1 / (2.0 / 6.0)).log2()));
         assert_eq!(p.iterations, 1);
         assert!(!p.converged);
-        assert_eq!((p.candidate_pairs, p.random_pairs, p.match_pairs), (4, 4, 0));
+        assert_eq!(
+            (p.candidate_pairs, p.random_pairs, p.match_pairs),
+            (4, 4, 0)
+        );
         assert_eq!(p.levels[1].candidate_pairs, 2);
         assert!(close(p.expected_matches, 2.0 * pa + 2.0 * pd));
     }
@@ -1144,7 +1149,11 @@ mod tests {
         for iterations in [1, 5, 40] {
             let p = estimate(&counted(&pairs), None, iterations).expect("em");
             let (lambda, m, u) = naive_em(&pairs, None, p.iterations);
-            assert!(close(p.lambda, lambda), "{iterations}: {} {lambda}", p.lambda);
+            assert!(
+                close(p.lambda, lambda),
+                "{iterations}: {} {lambda}",
+                p.lambda
+            );
             for l in &p.levels {
                 assert!(close(l.m, m[l.comparison - 1][l.level]), "{l:?}");
                 assert!(close(l.u, u[l.comparison - 1][l.level]), "{l:?}");
@@ -1152,7 +1161,10 @@ mod tests {
         }
         // u fixed from random pairs, m seeded from known matches, λ over a population
         for i in 0..200u8 {
-            pairs.push((vec![Some((i % 40 == 0) as u8), Some((i % 25 == 0) as u8 * 2)], RANDOM));
+            pairs.push((
+                vec![Some((i % 40 == 0) as u8), Some((i % 25 == 0) as u8 * 2)],
+                RANDOM,
+            ));
         }
         for i in 0..10u8 {
             pairs.push((vec![Some(1), Some(if i == 0 { 1 } else { 2 })], MATCH));
@@ -1202,14 +1214,20 @@ mod tests {
         ];
         let p = estimate(&counted(&pairs), None, 10).expect("em");
         let c2: Vec<&LevelParameters> = p.levels.iter().filter(|l| l.comparison == 2).collect();
-        assert!(close(c2[1].m, 2.0 / 3.0) && close(c2[0].m, 1.0 / 3.0), "{c2:?}");
+        assert!(
+            close(c2[1].m, 2.0 / 3.0) && close(c2[0].m, 1.0 / 3.0),
+            "{c2:?}"
+        );
         assert_eq!(c2[0].candidate_pairs + c2[1].candidate_pairs, 0);
     }
 
     #[test]
     fn bad_input_is_an_error() {
         let e = estimate(
-            &[(vec![Some(1)], [1, 0, 0]), (vec![Some(1), Some(0)], [1, 0, 0])],
+            &[
+                (vec![Some(1)], [1, 0, 0]),
+                (vec![Some(1), Some(0)], [1, 0, 0]),
+            ],
             None,
             5,
         );
@@ -1230,7 +1248,13 @@ mod tests {
     }
 
     async fn sql(ctx: &datafusion::prelude::SessionContext, q: &str) -> String {
-        let batches = ctx.sql(q).await.expect("plan").collect().await.expect("run");
+        let batches = ctx
+            .sql(q)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
         datafusion::arrow::util::pretty::pretty_format_batches(&batches)
             .expect("format")
             .to_string()
@@ -1263,7 +1287,10 @@ mod tests {
             values.push(format!("(make_array({}), '{}')", l.join(", "), ROLES[r]));
         }
         for i in 0..50 {
-            values.push(format!("(make_array({}, 0), 'random')", (i % 10 == 0) as u8));
+            values.push(format!(
+                "(make_array({}, 0), 'random')",
+                (i % 10 == 0) as u8
+            ));
         }
         let q = format!(
             "with pairs as (select * from (values {}) as t(levels, role)), \
@@ -1305,7 +1332,10 @@ mod tests {
             .collect()
             .await;
         let msg = err.expect_err("unknown level").to_string();
-        assert!(msg.contains("comparison 1 has no parameter for level 2"), "{msg}");
+        assert!(
+            msg.contains("comparison 1 has no parameter for level 2"),
+            "{msg}"
+        );
         let role = ctx
             .sql("select fellegi_sunter_em(make_array(1), 'candidat')")
             .await
@@ -1314,6 +1344,9 @@ mod tests {
             .await
             .expect_err("bad role")
             .to_string();
-        assert!(role.contains("role must be 'candidate', 'random' or 'match'"), "{role}");
+        assert!(
+            role.contains("role must be 'candidate', 'random' or 'match'"),
+            "{role}"
+        );
     }
 }

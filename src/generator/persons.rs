@@ -561,7 +561,7 @@ impl Profile {
         let l = ascii_slug(self.last);
         let local = match self.email_style {
             // prenom.nom, or prenom.nom42 for the three persons in four who found it taken
-            _ if self.name_email && n % 4 == 0 => format!("{f}.{l}"),
+            _ if self.name_email && n.is_multiple_of(4) => format!("{f}.{l}"),
             _ if self.name_email => format!("{f}.{l}{:02}", n % 100),
             0 => format!("{f}.{l}{n}"),
             1 => format!("{f}{l}{n}"),
