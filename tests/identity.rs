@@ -798,6 +798,28 @@ fn rules_guards_erasure_and_stable_ids() {
          where left_record = 'contact_id:CRM-H1' and right_record = 'contact_id:LOY-H2'",
     );
     assert!(link.contains("| true | true   | true  |"), "{link}");
+    // m and u come from EM on the night's own pairs; a comparison no candidate pair shows
+    // at two levels (no phone on any candidate here) is flagged, not silently a prior.
+    let fs = p.query_text(
+        "select comparison, learning_signal, warning, em_converged, lambda > 0 and lambda < 1 as lambda_ok \
+         from rpt_identity_fs_parameters where level = 0 order by comparison",
+    );
+    assert!(
+        fs.contains("| phone       | false           | no learning signal"),
+        "{fs}"
+    );
+    assert!(fs.contains("| first_name  | true "), "{fs}");
+    assert!(!fs.contains("| false        |"), "EM did not converge:\n{fs}");
+    // Each blocking rule's blocks and pairs are reported, with the share of known matches
+    // it blocks together.
+    let blocking = p.query_text(
+        "select rule, candidate_pairs, known_matches_blocked <= known_matches as bounded \
+         from rpt_identity_blocking order by rule",
+    );
+    for rule in ["all rules", "birth_date,postal_code", "email_local", "postal_code,names"] {
+        assert!(blocking.contains(rule), "{rule} missing:\n{blocking}");
+    }
+    assert!(!blocking.contains("false"), "{blocking}");
     // ... and not Jules's two records, which share only a name.
     let j1 = person(&b, "contact_id:CRM-J1").to_string();
     let j2 = person(&b, "contact_id:LOY-J2").to_string();

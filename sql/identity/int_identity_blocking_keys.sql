@@ -14,24 +14,27 @@ with r as (
     from stg_contact_names
 ),
 block_keys as (
-    -- one row per record and block it falls in
-    select record, block
+    -- one row per record and block it falls in; the rule is a list of its own, unnested side
+    -- by side with the keys, so the published counts per rule never derive from a name
+    select record, rule, rule || ':' || key as block
     from (
-        select record, unnest(make_array(
-            'birth_date,name_low:' || cast(birth_date as varchar) || '|' || phonetic_low,
-            'birth_date,name_high:' || cast(birth_date as varchar) || '|' || phonetic_high,
-            'birth_date,postal_code:' || cast(birth_date as varchar) || '|' || postal_code,
-            'postal_code,names:' || postal_code || '|' || phonetic_low || '|' || phonetic_high,
-            'email_local:' || email_local
-        )) as block
+        select record,
+            unnest(make_array('birth_date,name_low', 'birth_date,name_high', 'birth_date,postal_code',
+                              'postal_code,names', 'email_local')) as rule,
+            unnest(make_array(
+                cast(birth_date as varchar) || '|' || phonetic_low,
+                cast(birth_date as varchar) || '|' || phonetic_high,
+                cast(birth_date as varchar) || '|' || postal_code,
+                postal_code || '|' || phonetic_low || '|' || phonetic_high,
+                email_local)) as key
         from r
     )
-    where block is not null
+    where key is not null
 ),
 sizes as (
     -- an aggregate and a join, not a window: both are accounted and can spill
     select block, count(*) as records from block_keys group by block having count(*) >= 2
 )
-select k.record, k.block, split_part(k.block, ':', 1) as rule, s.records
+select k.record, k.block, k.rule, s.records
 from block_keys k
 join sizes s on s.block = k.block

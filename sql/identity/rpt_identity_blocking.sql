@@ -14,12 +14,19 @@ per_block as (
     select rule, block, max(records) as records, bool_and(usable) as usable
     from keys group by rule, block
 ),
+rule_names as (
+    -- the rules of int_identity_blocking_keys, so that a rule pairing nobody shows with 0
+    select * from (values ('birth_date,name_low'), ('birth_date,name_high'),
+        ('birth_date,postal_code'), ('postal_code,names'), ('email_local')) as r(rule)
+),
 per_rule as (
-    select rule,
-           count(case when usable then 1 end) as blocks,
-           count(case when not usable then 1 end) as skipped_blocks,
-           sum(case when usable then records * (records - 1) / 2 else 0 end) as candidate_pairs
-    from per_block group by rule
+    select n.rule,
+           count(case when b.usable then 1 end) as blocks,
+           count(case when not b.usable then 1 end) as skipped_blocks,
+           coalesce(sum(case when b.usable then b.records * (b.records - 1) / 2 end), 0) as candidate_pairs
+    from rule_names n
+    left join per_block b on b.rule = n.rule
+    group by n.rule
 ),
 known as (
     select left_record, right_record
