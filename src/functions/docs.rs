@@ -304,8 +304,10 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
             among its candidates",
         definition: "Fellegi–Sunter by expectation–maximisation, as in Splink. Comparisons are \
             independent given the match status. u is the Laplace-smoothed level frequency of \
-            the `random` pairs ((count + 1)/(n + levels)), or, without random pairs, estimated \
-            by EM like m. m starts from the smoothed level frequency of the `match` pairs, or \
+            the `random` pairs ((count + 1)/(n + levels)); with `total_pairs`, each random \
+            pair then counts by its probability of not being a match (random pairs of n \
+            records include about one match in n); without random pairs u is estimated by \
+            EM like m. m starts from the smoothed level frequency of the `match` pairs, or \
             without any from a ladder where each level is four times as likely as the one \
             below; λ starts at half the candidates' share of `total_pairs`. Each iteration: \
             every candidate's match probability p from λ, m and u (E-step); then λ = Σp / \

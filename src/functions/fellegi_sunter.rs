@@ -193,6 +193,14 @@ pub fn estimate(
     });
     let cand_rows: Vec<&(Vec<Option<u8>>, RoleCounts)> =
         rows.iter().filter(|r| r.1[CANDIDATE] > 0).collect();
+    // Random pairs drawn from the population of `total_pairs` include matches (about one in
+    // n for n records), which would inflate u: with a population, each random pair counts
+    // for u with its probability of not being a match.
+    let discount = u_fixed && total_pairs.is_some();
+    let rand_rows: Vec<&(Vec<Option<u8>>, RoleCounts)> = rows
+        .iter()
+        .filter(|r| discount && r.1[RANDOM] > 0)
+        .collect();
     let mut iterations = 0;
     let mut max_change = 0.0;
     let mut converged = cand_rows.is_empty();
@@ -222,6 +230,16 @@ pub fn estimate(
                 }
             }
         }
+        let mut e_rand: Vec<Vec<f64>> = n_levels.iter().map(|n| vec![0.0; *n]).collect();
+        for (key, rc) in &rand_rows {
+            let p = probability(prior + weight_of(key, &m, &u));
+            let n = rc[RANDOM] as f64;
+            for (c, l) in key.iter().enumerate() {
+                if let Some(l) = l {
+                    e_rand[c][*l as usize] += n * (1.0 - p);
+                }
+            }
+        }
         // M-step.
         let new_lambda = clamp(s / total);
         let mut change = (new_lambda - lambda).abs() / lambda;
@@ -244,6 +262,8 @@ pub fn estimate(
             change = change.max(update(&e_match[c], &mut m[c]));
             if !u_fixed {
                 change = change.max(update(&e_non[c], &mut u[c]));
+            } else if discount {
+                change = change.max(update(&e_rand[c], &mut u[c]));
             }
         }
         lambda = new_lambda;
@@ -1049,6 +1069,21 @@ mod tests {
                     pm / (pm + pu)
                 })
                 .collect();
+            // random pairs of a population count for u as non-matches, by probability
+            let rand_post: Vec<(&Vec<Option<u8>>, f64)> = pairs
+                .iter()
+                .filter(|p| p.1 == RANDOM && total.is_some())
+                .map(|(v, _)| {
+                    let (mut pm, mut pu) = (lambda, 1.0 - lambda);
+                    for (c, l) in v.iter().enumerate() {
+                        if let Some(l) = l {
+                            pm *= m[c][*l as usize];
+                            pu *= u[c][*l as usize];
+                        }
+                    }
+                    (v, pm / (pm + pu))
+                })
+                .collect();
             lambda = post.iter().sum::<f64>() / t;
             for c in 0..w {
                 let mut em = vec![0.0; levels[c]];
@@ -1066,6 +1101,16 @@ mod tests {
                 }
                 if !has_random && su > 0.0 {
                     u[c] = eu.iter().map(|x| (x + 1.0) / (su + l)).collect();
+                }
+                let mut er = vec![0.0; levels[c]];
+                for (v, p) in &rand_post {
+                    if let Some(l) = v[c] {
+                        er[l as usize] += 1.0 - p;
+                    }
+                }
+                let sr: f64 = er.iter().sum();
+                if sr > 0.0 {
+                    u[c] = er.iter().map(|x| (x + 1.0) / (sr + l)).collect();
                 }
             }
         }
