@@ -809,14 +809,22 @@ fn rules_guards_erasure_and_stable_ids() {
         "{fs}"
     );
     assert!(fs.contains("| first_name  | true "), "{fs}");
-    assert!(!fs.contains("| false        |"), "EM did not converge:\n{fs}");
+    assert!(
+        !fs.contains("| false        |"),
+        "EM did not converge:\n{fs}"
+    );
     // Each blocking rule's blocks and pairs are reported, with the share of known matches
     // it blocks together.
     let blocking = p.query_text(
         "select rule, candidate_pairs, known_matches_blocked <= known_matches as bounded \
          from rpt_identity_blocking order by rule",
     );
-    for rule in ["all rules", "birth_date,postal_code", "email_local", "postal_code,names"] {
+    for rule in [
+        "all rules",
+        "birth_date,postal_code",
+        "email_local",
+        "postal_code,names",
+    ] {
         assert!(blocking.contains(rule), "{rule} missing:\n{blocking}");
     }
     assert!(!blocking.contains("false"), "{blocking}");
