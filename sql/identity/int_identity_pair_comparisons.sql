@@ -1,8 +1,8 @@
 -- Fellegi–Sunter, step 1: record pairs with one agreement level per comparison. Three kinds
 -- of pair go through the same comparisons so that their levels mean the same thing:
---   candidate  pairs sharing a block (same birth date and name sound; same postal code and
---              both name sounds; same birth date and postal code; same e-mail local part) —
---              the pairs the matcher may link;
+--   candidate  pairs sharing a block of int_identity_blocking_keys (same birth date and
+--              name sound; same postal code and both name sounds; same birth date and
+--              postal code; same e-mail local part) — the pairs the matcher may link;
 --   training   pairs already tied by an e-mail or phone the over-merge guard let through —
 --              known matches, from which m (how often matches agree) is learnt;
 --   random     each record against its next three neighbours in a hash order — nearly all
@@ -10,9 +10,14 @@
 -- Levels: names 3 exact, 2 Jaro-Winkler >= 0.92 (a typo), 1 >= 0.80 (a nickname, a worse
 -- typo), 0 different; street 2 same number and street, 1 same street (a number missing),
 -- 0 different; other comparisons 1 same, 0 different; null when either side is missing.
+-- Correlated evidence: an e-mail local part that agrees but is only the names (jean.dupont)
+-- says again what the names say, so it is null (no evidence), not a second agreement.
+-- `levels` lists the seven levels in that order for fellegi_sunter_em / fellegi_sunter_score;
+-- an exact name agreement carries the agreeing name's frequency among the records.
 with r as (
     select record, first_name, last_name, birth_date, postal_code, email_local, phone_sha256,
-           street_name, house_number, phonetic_low, phonetic_high
+           street_name, house_number, phonetic_low, phonetic_high, email_local_is_names,
+           first_name_frequency, last_name_frequency
     from stg_contact_names
 ),
 keyed as (
@@ -40,30 +45,11 @@ training_pairs as (
     join carriers b on a.node = b.node and a.record < b.record
     group by a.record, b.record
 ),
-block_keys as (
-    -- one row per record and block it falls in
-    select record, block
-    from (
-        select record, unnest(make_array(
-            'birth_date,name_low:' || cast(birth_date as varchar) || '|' || phonetic_low,
-            'birth_date,name_high:' || cast(birth_date as varchar) || '|' || phonetic_high,
-            'birth_date,postal_code:' || cast(birth_date as varchar) || '|' || postal_code,
-            'postal_code,names:' || postal_code || '|' || phonetic_low || '|' || phonetic_high,
-            'email_local:' || email_local
-        )) as block
-        from r
-    )
-    where block is not null
-),
-usable_blocks as (
-    -- a block of one record pairs nobody; a block holding more records than
-    -- `max_block_records` (a common name in a big town, an info@ local part) is skipped
-    select block from block_keys group by block
-    having count(*) between 2 and {{ var("max_block_records") }}
-),
 blocked_keys as (
-    -- an aggregate and a semi-join, not a window: both are accounted and can spill
-    select record, block from block_keys where block in (select block from usable_blocks)
+    -- a block holding more records than `max_block_records` (a common name in a big town,
+    -- an info@ local part) is skipped
+    select record, block from int_identity_blocking_keys
+    where records <= {{ var("max_block_records") }}
 ),
 blocked as (
     select distinct a.record as left_record, b.record as right_record
@@ -83,11 +69,13 @@ similarity as (
         jaro_winkler(a.last_name, b.last_name) as ll,
         jaro_winkler(a.first_name, b.last_name) as fl,
         jaro_winkler(a.last_name, b.first_name) as lf,
+        a.first_name_frequency as first_tf, a.last_name_frequency as last_tf,
         case when a.birth_date is null or b.birth_date is null then null
              when a.birth_date = b.birth_date then 1 else 0 end as birth_date,
         case when a.postal_code is null or b.postal_code is null then null
              when a.postal_code = b.postal_code then 1 else 0 end as postal_code,
         case when a.email_local is null or b.email_local is null then null
+             when a.email_local = b.email_local and (a.email_local_is_names or b.email_local_is_names) then null
              when a.email_local = b.email_local then 1 else 0 end as email_local,
         case when a.phone_sha256 is null or b.phone_sha256 is null then null
              when a.phone_sha256 = b.phone_sha256 then 1 else 0 end as phone,
@@ -105,7 +93,8 @@ aligned as (
     select *,
         coalesce(fl, 0) + coalesce(lf, 0) > coalesce(ff, 0) + coalesce(ll, 0) as swapped
     from similarity
-)
+),
+named as (
 select
     left_record, right_record, kind, by_email, by_phone,
     case when swapped then (case when fl is null then null when fl = 1 then 3 when fl >= 0.92 then 2 when fl >= 0.8 then 1 else 0 end)
@@ -114,5 +103,12 @@ select
     case when swapped then (case when lf is null then null when lf = 1 then 3 when lf >= 0.92 then 2 when lf >= 0.8 then 1 else 0 end)
          else (case when ll is null then null when ll = 1 then 3 when ll >= 0.92 then 2 when ll >= 0.8 then 1 else 0 end)
     end as last_name,
-    birth_date, postal_code, street, email_local, phone
+    birth_date, postal_code, street, email_local, phone, first_tf, last_tf
 from aligned
+)
+select * except (first_tf, last_tf),
+    make_array(first_name, last_name, birth_date, postal_code, street, email_local, phone) as levels,
+    -- how common the agreeing name is, when the names agree exactly
+    case when first_name = 3 then first_tf end as first_name_frequency,
+    case when last_name = 3 then last_tf end as last_name_frequency
+from named

@@ -1,65 +1,45 @@
--- Fellegi–Sunter, step 3: each candidate pair's match weight is the sum of its levels'
--- weights (a missing value adds nothing); pairs at or above `match_weight_threshold` are the
--- same person. Each link keeps its evidence, comparison by comparison, so it can be explained.
-with w as (
-    -- the 19 level weights as one row, so scoring a pair is arithmetic, not a join
-    select
-        max(case when comparison = 'first_name' and level = 0 then match_weight end) as first_name_0,
-        max(case when comparison = 'first_name' and level = 1 then match_weight end) as first_name_1,
-        max(case when comparison = 'first_name' and level = 2 then match_weight end) as first_name_2,
-        max(case when comparison = 'first_name' and level = 3 then match_weight end) as first_name_3,
-        max(case when comparison = 'last_name' and level = 0 then match_weight end) as last_name_0,
-        max(case when comparison = 'last_name' and level = 1 then match_weight end) as last_name_1,
-        max(case when comparison = 'last_name' and level = 2 then match_weight end) as last_name_2,
-        max(case when comparison = 'last_name' and level = 3 then match_weight end) as last_name_3,
-        max(case when comparison = 'birth_date' and level = 0 then match_weight end) as birth_date_0,
-        max(case when comparison = 'birth_date' and level = 1 then match_weight end) as birth_date_1,
-        max(case when comparison = 'postal_code' and level = 0 then match_weight end) as postal_code_0,
-        max(case when comparison = 'postal_code' and level = 1 then match_weight end) as postal_code_1,
-        max(case when comparison = 'street' and level = 0 then match_weight end) as street_0,
-        max(case when comparison = 'street' and level = 1 then match_weight end) as street_1,
-        max(case when comparison = 'street' and level = 2 then match_weight end) as street_2,
-        max(case when comparison = 'email_local' and level = 0 then match_weight end) as email_local_0,
-        max(case when comparison = 'email_local' and level = 1 then match_weight end) as email_local_1,
-        max(case when comparison = 'phone' and level = 0 then match_weight end) as phone_0,
-        max(case when comparison = 'phone' and level = 1 then match_weight end) as phone_1
+-- Fellegi–Sunter, step 3: each candidate pair's match weight (the prior log-odds plus the
+-- weights of its levels; a missing value adds nothing) and match probability, by
+-- fellegi_sunter_score with the parameters EM learnt tonight (rpt_identity_fs_parameters).
+-- Pairs whose probability reaches `match_probability_threshold` are the same person: a
+-- probability, not a number of bits, so the rule keeps its meaning on data with more or
+-- less evidence per pair. Each link keeps its evidence, comparison by comparison, so it can
+-- be explained.
+with parameters as (
+    select named_struct(
+        'lambda', max(lambda),
+        'parameters', array_agg(named_struct('comparison', position, 'level', level, 'match_weight', match_weight))
+    ) as p,
+        -- u of an exact agreement: the average chance two strangers share a name
+        max(case when comparison = 'first_name' and level = 3 then u end) as first_name_u,
+        max(case when comparison = 'last_name' and level = 3 then u end) as last_name_u
     from rpt_identity_fs_parameters
 ),
-evidence as (
-    select
-        c.left_record, c.right_record,
-        case c.first_name when 0 then w.first_name_0 when 1 then w.first_name_1
-             when 2 then w.first_name_2 when 3 then w.first_name_3 end as first_name,
-        case c.last_name when 0 then w.last_name_0 when 1 then w.last_name_1
-             when 2 then w.last_name_2 when 3 then w.last_name_3 end as last_name,
-        case c.birth_date when 0 then w.birth_date_0 when 1 then w.birth_date_1 end as birth_date,
-        case c.postal_code when 0 then w.postal_code_0 when 1 then w.postal_code_1 end as postal_code,
-        case c.street when 0 then w.street_0 when 1 then w.street_1 when 2 then w.street_2 end as street,
-        case c.email_local when 0 then w.email_local_0 when 1 then w.email_local_1 end as email_local,
-        case c.phone when 0 then w.phone_0 when 1 then w.phone_1 end as phone
-    from int_identity_pair_comparisons c
-    cross join w
-    where c.kind = 'candidate'
-),
 scored as (
-    select *,
-        coalesce(first_name, 0) + coalesce(last_name, 0) + coalesce(birth_date, 0)
-            + coalesce(postal_code, 0) + coalesce(street, 0) + coalesce(email_local, 0) + coalesce(phone, 0) as match_weight
-    from evidence
+    -- term-frequency adjustment (as Splink's): an exact name agreement weighs log2(m/f)
+    -- instead of log2(m/u), f being the agreeing name's frequency, so its bits move by
+    -- log2(u/f): up for a rare name, down for a common one
+    select c.left_record, c.right_record,
+           fellegi_sunter_score(c.levels, w.p, make_array(
+               log2(w.first_name_u / c.first_name_frequency),
+               log2(w.last_name_u / c.last_name_frequency),
+               null, null, null, null, null)) as s
+    from int_identity_pair_comparisons c
+    cross join parameters w
+    where c.kind = 'candidate'
 )
 select
     left_record,
     right_record,
-    match_weight,
-    -- posterior with even prior odds among blocked candidates
-    1.0 / (1.0 + power(2.0, -match_weight)) as match_probability,
+    s['match_weight'] as match_weight,
+    s['match_probability'] as match_probability,
     -- the bits each comparison added (null: a side had no value)
-    first_name as first_name_weight,
-    last_name as last_name_weight,
-    birth_date as birth_date_weight,
-    postal_code as postal_code_weight,
-    street as street_weight,
-    email_local as email_local_weight,
-    phone as phone_weight
+    s['comparison_weights'][1] as first_name_weight,
+    s['comparison_weights'][2] as last_name_weight,
+    s['comparison_weights'][3] as birth_date_weight,
+    s['comparison_weights'][4] as postal_code_weight,
+    s['comparison_weights'][5] as street_weight,
+    s['comparison_weights'][6] as email_local_weight,
+    s['comparison_weights'][7] as phone_weight
 from scored
-where match_weight >= {{ var("match_weight_threshold") }}
+where s['match_probability'] >= {{ var("match_probability_threshold") }}

@@ -1,59 +1,71 @@
--- Fellegi–Sunter, step 2: for each comparison and level, m = P(level | same person), learnt
--- from the training pairs, and u = P(level | different persons), learnt from the random
--- pairs; the match weight log2(m/u) is the evidence the level adds. What a pair was tied by
--- biases what it can teach about that identifier, so m of the e-mail's local part is learnt
--- only from pairs tied by a phone, and m of the phone only from pairs tied by an e-mail
--- (whatever else ties them). m starts from a documented prior (below) that the training
--- pairs soon outweigh.
-with long as (
-    select kind, by_email, by_phone, c['comparison'] as comparison, c['level'] as level
-    from (
-        select kind, by_email, by_phone, unnest(make_array(
-            named_struct('comparison', 'first_name', 'level', first_name),
-            named_struct('comparison', 'last_name', 'level', last_name),
-            named_struct('comparison', 'birth_date', 'level', birth_date),
-            named_struct('comparison', 'postal_code', 'level', postal_code),
-            named_struct('comparison', 'street', 'level', street),
-            named_struct('comparison', 'email_local', 'level', email_local),
-            named_struct('comparison', 'phone', 'level', phone)
-        )) as c
-        from int_identity_pair_comparisons
-        where kind in ('training', 'random')
-    )
-    where c['level'] is not null
-      and not (kind = 'training' and c['comparison'] = 'email_local' and not by_phone)
-      and not (kind = 'training' and c['comparison'] = 'phone' and not by_email)
+-- Fellegi–Sunter, step 2: for each comparison and level, m = P(level | same person) and
+-- u = P(level | different persons), and the match weight log2(m/u) the level adds, learnt
+-- without labels from tonight's own pairs by expectation–maximisation (fellegi_sunter_em):
+--   * u is fixed by the random pairs (strangers agreeing by chance);
+--   * m and λ are fitted to the candidate pairs; every other pair of contact records counts
+--     as a non-match (total_pairs), so λ is the probability that two records drawn at
+--     random are one person and the weights keep their meaning whatever the blocking;
+--   * the pairs already tied by an e-mail or phone only seed m. What tied a pair biases what
+--     it says about that identifier, so a seed pair's e-mail local part counts only when a
+--     phone tied it, and its phone only when an e-mail did.
+-- A comparison that no candidate pair shows at two different levels cannot be learnt: its
+-- m stays at the seed, learning_signal is false and `warning` says so.
+with comparisons as (
+    -- position in int_identity_pair_comparisons.levels
+    select * from (values
+        (1, 'first_name'), (2, 'last_name'), (3, 'birth_date'), (4, 'postal_code'),
+        (5, 'street'), (6, 'email_local'), (7, 'phone')
+    ) as c(position, comparison)
+),
+population as (
+    -- every pair of the contact records the candidates are drawn from
+    select count(*) * (count(*) - 1) / 2.0 as total_pairs from stg_contact_names
+),
+pairs as (
+    select
+        case kind when 'training' then 'match' else kind end as role,
+        case when kind = 'training' then make_array(
+            first_name, last_name, birth_date, postal_code, street,
+            case when by_phone then email_local end,
+            case when by_email then phone end)
+        else levels end as levels
+    from int_identity_pair_comparisons
+),
+em as (
+    select fellegi_sunter_em(p.levels, p.role, n.total_pairs) as fit
+    from pairs p cross join population n
 ),
 levels as (
-    -- every level with the prior m a careful analyst would assume before seeing data; it
-    -- weighs as 10 training pairs, so it steers small projects and vanishes in large ones
-    select comparison, level, prior_m
-    from (values
-        ('first_name', 3, 0.85), ('first_name', 2, 0.07), ('first_name', 1, 0.05), ('first_name', 0, 0.03),
-        ('last_name', 3, 0.90), ('last_name', 2, 0.05), ('last_name', 1, 0.03), ('last_name', 0, 0.02),
-        ('birth_date', 1, 0.97), ('birth_date', 0, 0.03),
-        ('postal_code', 1, 0.90), ('postal_code', 0, 0.10),
-        ('street', 2, 0.70), ('street', 1, 0.20), ('street', 0, 0.10),
-        ('email_local', 1, 0.90), ('email_local', 0, 0.10),
-        ('phone', 1, 0.70), ('phone', 0, 0.30)
-    ) as l(comparison, level, prior_m)
+    select fit, unnest(fit['parameters']) as l from em
 ),
-counts as (
-    select l.comparison, l.level, l.prior_m,
-           count(case when x.kind = 'training' then 1 end) as matches,
-           count(case when x.kind = 'random' then 1 end) as non_matches
-    from levels l
-    left join long x on x.comparison = l.comparison and x.level = l.level
-    group by l.comparison, l.level, l.prior_m
+flat as (
+    select
+        c.comparison, c.position, l['level'] as level,
+        l['candidate_pairs'] as candidate_pairs, l['match_pairs'] as seed_match_pairs,
+        l['random_pairs'] as random_pairs, l['expected_matches'] as expected_matches,
+        l['m'] as m, l['u'] as u, l['match_weight'] as match_weight,
+        fit['lambda'] as lambda, fit['prior_weight'] as prior_weight,
+        fit['iterations'] as em_iterations, fit['max_change'] as em_max_change,
+        fit['converged'] as em_converged
+    from levels
+    join comparisons c on c.position = l['comparison']
 ),
-probabilities as (
-    select comparison, level, matches, non_matches,
-           (matches + 10.0 * prior_m) / (sum(matches) over (partition by comparison) + 10.0) as m,
-           -- one pseudo-observation per level (Laplace): an agreement never seen between
-           -- strangers still has a finite weight
-           (non_matches + 1.0) / (sum(non_matches) over (partition by comparison) + count(*) over (partition by comparison)) as u
-    from counts
+signal as (
+    select comparison,
+           count(case when candidate_pairs > 0 then 1 end) >= 2 as learning_signal
+    from flat
+    group by comparison
 )
-select comparison, level, matches as training_pairs, non_matches as random_pairs, m, u,
-       log2(m / u) as match_weight
-from probabilities
+select
+    f.comparison, f.level,
+    -- the candidate pairs m is learnt from (EM), at this level
+    f.candidate_pairs as training_pairs,
+    f.random_pairs, f.m, f.u, f.match_weight,
+    f.position, f.seed_match_pairs, f.expected_matches, f.lambda, f.prior_weight,
+    f.em_iterations, f.em_max_change, f.em_converged, s.learning_signal,
+    case when not s.learning_signal
+        then 'no learning signal: no candidate pair shows this comparison at two levels; m is its seed'
+        when not f.em_converged then 'EM did not converge'
+    end as warning
+from flat f
+join signal s on s.comparison = f.comparison

@@ -1,5 +1,6 @@
 -- What the probabilistic matcher compares about each newest CRM record: normalised names,
--- birth date, postal code, street, the e-mail's local part and the phone's hash. A view:
+-- birth date, postal code, street, the e-mail's local part (and whether it is made of the
+-- names) and the phone's hash. A view:
 -- names, streets and local parts feed comparisons only and are never published.
 with c as (
     select
@@ -38,12 +39,26 @@ parts as (
         nullif(regexp_replace(street, '^([0-9]+) .*$', '${1}'), street) as house_number,
         trim(regexp_replace(street, '^[0-9]+ ', '')) as street_name,
         -- a local part many records share (info@, contact@) says nothing about a person
-        case when count(*) over (partition by email_local) <= 4 then email_local end as email_local
+        case when count(*) over (partition by email_local) <= 4 then email_local end as email_local,
+        -- a local part that is only the names (jean.dupont, dupont_j, jdupont, or with the
+        -- one or two digits a mailbox provider adds when the name is taken: jean.dupont42)
+        -- repeats the name comparison: agreeing on it is (almost) no new evidence
+        coalesce(regexp_replace(regexp_replace(email_local, '[0-9]{1,2}$', ''), '[^a-z0-9]', '', 'g') in (
+            replace(first_name, ' ', '') || replace(last_name, ' ', ''),
+            replace(last_name, ' ', '') || replace(first_name, ' ', ''),
+            left(first_name, 1) || replace(last_name, ' ', ''),
+            replace(last_name, ' ', '') || left(first_name, 1),
+            replace(first_name, ' ', ''), replace(last_name, ' ', '')), false) as email_local_is_names
     from c
 )
 select
     *,
     -- first and last name get swapped: blocks use the two phonetic keys in sorted order
+    -- term frequencies: the share of named records carrying this first (last) name. Two
+    -- records agreeing on a rare name are more likely one person than two sharing `martin`
+    -- (the term-frequency adjustment of int_identity_probabilistic_links)
+    count(*) over (partition by first_name) / cast(count(first_name) over () as double) as first_name_frequency,
+    count(*) over (partition by last_name) / cast(count(last_name) over () as double) as last_name_frequency,
     least(first_phonetic, last_phonetic) as phonetic_low,
     greatest(first_phonetic, last_phonetic) as phonetic_high,
     -- same sounding names, same birth date and postal code: one person typed twice. Hashed:

@@ -106,7 +106,8 @@ pub struct GenerateArgs {
     pub end_date: Option<NaiveDate>,
     /// The world to generate: `default` (the realistic mix of the benchmarks), or
     /// `contract-edges` (that world dirtier, plus every value and export shape the raw-exports
-    /// contract allows; see README, "Generating test data").
+    /// contract allows; see README, "Generating test data"), `no-contact-keys` (contacts
+    /// without e-mail or phone) or `name-emails` (e-mail local parts made of the names).
     #[arg(long, value_enum, default_value_t = GenerateProfile::Default)]
     pub profile: GenerateProfile,
     /// A YAML or JSON file of behaviour parameters (names as in `--param`), applied over the
@@ -122,6 +123,8 @@ pub struct GenerateArgs {
 pub enum GenerateProfile {
     Default,
     ContractEdges,
+    NoContactKeys,
+    NameEmails,
 }
 
 impl GenerateProfile {
@@ -129,6 +132,8 @@ impl GenerateProfile {
         match self {
             GenerateProfile::Default => crate::generator::Profile::Default,
             GenerateProfile::ContractEdges => crate::generator::Profile::ContractEdges,
+            GenerateProfile::NoContactKeys => crate::generator::Profile::NoContactKeys,
+            GenerateProfile::NameEmails => crate::generator::Profile::NameEmails,
         }
     }
 }

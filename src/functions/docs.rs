@@ -261,6 +261,183 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
 +-----------+",
     },
     FunctionDoc {
+        name: "fellegi_sunter_em",
+        kind: FunctionKind::Aggregate,
+        signature: "fellegi_sunter_em(levels, role [, total_pairs [, max_iterations]])",
+        arguments: &[
+            arg(
+                "levels",
+                "List<Int64>",
+                "one record pair's level per comparison, the same number on every row: 0 = the \
+                 values disagree, higher = closer agreement (up to 100), NULL = a side has no \
+                 value; a NULL list skips the row",
+            ),
+            arg(
+                "role",
+                "Utf8",
+                "`candidate` (a pair to learn from and to score: the blocked pairs), `random` \
+                 (records paired at random: fixes u), `match` (a known match, e.g. from a \
+                 deterministic rule: seeds m); NULL skips the row, anything else is an error",
+            ),
+            arg(
+                "total_pairs",
+                "Float64",
+                "how many pairs the candidates were drawn from (n(n−1)/2 to dedupe n records, \
+                 n₁·n₂ to link two lists; the largest value of the group is used); pairs \
+                 outside the candidates count as non-matches, so λ is the probability that two \
+                 records drawn at random match; needs random pairs. Optional: without it λ is \
+                 the match share among the candidates",
+            ),
+            arg(
+                "max_iterations",
+                "integer literal",
+                "EM iterations at most, 1 to 10000 (default 100)",
+            ),
+        ],
+        returns: "Struct<lambda, prior_weight, iterations, max_change, converged, \
+            candidate_pairs, random_pairs, match_pairs, total_pairs, expected_matches, \
+            parameters: List<Struct<comparison, level, m, u, match_weight, candidate_pairs, \
+            random_pairs, match_pairs, expected_matches>>>: λ and its log-odds in bits, how EM \
+            ended, the rows seen by role, and for every comparison (1-based position) and level \
+            (0 to the highest seen) m = P(level | match), u = P(level | non-match), \
+            match_weight = log2(m/u), the pairs seen there by role and the expected matches \
+            among its candidates",
+        definition: "Fellegi–Sunter by expectation–maximisation, as in Splink. Comparisons are \
+            independent given the match status. u is the Laplace-smoothed level frequency of \
+            the `random` pairs ((count + 1)/(n + levels)); with `total_pairs`, each random \
+            pair then counts by its probability of not being a match (random pairs of n \
+            records include about one match in n); without random pairs u is estimated by \
+            EM like m. m starts from the smoothed level frequency of the `match` pairs, or \
+            without any from a ladder where each level is four times as likely as the one \
+            below; λ starts at half the candidates' share of `total_pairs`. Each iteration: \
+            every candidate's match probability p from λ, m and u (E-step); then λ = Σp / \
+            total_pairs and m(level) = (Σp at that level + 1)/(Σp over non-NULL levels + \
+            levels) (M-step). A comparison NULL on every candidate keeps its starting m (no \
+            learning signal). It stops when no m or u moves by 1e-6 or more and λ by less \
+            than 1e-6 of itself (`converged`), or after `max_iterations`. The state is the \
+            count of each distinct (role, levels) row, merged by addition and sorted before \
+            iterating: memory grows with distinct level vectors, not pairs, and the result \
+            does not depend on row order or partitioning.",
+        example: "select p['comparison'] as comparison, p['level'] as level, round(p['m'], 4) as \
+            m, round(p['u'], 4) as u, round(e['lambda'], 4) as lambda, e['converged'] as \
+            converged from (select e, unnest(e['parameters']) as p from (select \
+            fellegi_sunter_em(levels, role) as e from (values (make_array(1, 1), 'candidate'), \
+            (make_array(1, 1), 'candidate'), (make_array(1, 1), 'candidate'), (make_array(0, \
+            0), 'candidate'), (make_array(0, 0), 'candidate'), (make_array(0, 0), 'candidate'), \
+            (make_array(1, 0), 'candidate'), (make_array(0, 0), 'random'), (make_array(0, 0), \
+            'random'), (make_array(0, 0), 'random'), (make_array(0, 0), 'random'), \
+            (make_array(0, 0), 'random'), (make_array(1, 0), 'random'), (make_array(0, 1), \
+            'random')) as t(levels, role))) order by comparison, level",
+        example_output: "\
++------------+-------+--------+--------+--------+-----------+
+| comparison | level | m      | u      | lambda | converged |
++------------+-------+--------+--------+--------+-----------+
+| 1          | 0     | 0.2502 | 0.7778 | 0.5608 | true      |
+| 1          | 1     | 0.7498 | 0.2222 | 0.5608 | true      |
+| 2          | 0     | 0.3629 | 0.7778 | 0.5608 | true      |
+| 2          | 1     | 0.6371 | 0.2222 | 0.5608 | true      |
++------------+-------+--------+--------+--------+-----------+",
+    },
+    FunctionDoc {
+        name: "fellegi_sunter_score",
+        kind: FunctionKind::Scalar,
+        signature: "fellegi_sunter_score(levels, parameters [, adjustments])",
+        arguments: &[
+            arg(
+                "levels",
+                "List<Int64>",
+                "the pair's level per comparison, as given to `fellegi_sunter_em`; a NULL \
+                 element (a side has no value) adds nothing",
+            ),
+            arg(
+                "parameters",
+                "Struct",
+                "what `fellegi_sunter_em` returns, or any struct with `lambda` (in (0, 1)) and \
+                 `parameters`, a list of structs with `comparison` (1-based), `level` and \
+                 `match_weight`",
+            ),
+            arg(
+                "adjustments",
+                "List<Float64>",
+                "bits added to each comparison's weight where its level is not NULL, e.g. a \
+                 term-frequency adjustment `log2(u / frequency of the agreeing value)` so that \
+                 a rare surname agreeing counts more than a common one; NULL elements add 0. \
+                 Optional",
+            ),
+        ],
+        returns: "Struct<match_weight: Float64, match_probability: Float64, comparison_weights: \
+            List<Float64>>: the pair's weight in bits, its probability of being a match, and the \
+            bits each comparison added (NULL where the level is NULL); NULL when either argument \
+            is NULL",
+        definition: "`match_weight = log2(λ/(1−λ)) + Σ (match_weight(comparison, level) + \
+            adjustment)` over the non-NULL levels; `match_probability = 2^w / (1 + 2^w)`. A level the parameters \
+            do not list is an error naming the comparison and level. A constant parameters \
+            struct is read once per batch.",
+        example: "select round(s['match_weight'], 4) as match_weight, \
+            round(s['match_probability'], 4) as match_probability, s['comparison_weights'] as \
+            bits from (select fellegi_sunter_score(make_array(1, 0, null), named_struct('lambda', \
+            0.2, 'parameters', make_array(named_struct('comparison', 1, 'level', 1, \
+            'match_weight', 4.0), named_struct('comparison', 2, 'level', 0, 'match_weight', \
+            -1.0)))) as s)",
+        example_output: "\
++--------------+-------------------+---------------+
+| match_weight | match_probability | bits          |
++--------------+-------------------+---------------+
+| 1.0          | 0.6667            | [4.0, -1.0, ] |
++--------------+-------------------+---------------+",
+    },
+    FunctionDoc {
+        name: "damerau_levenshtein",
+        kind: FunctionKind::Scalar,
+        signature: "damerau_levenshtein(a, b)",
+        arguments: &[
+            arg("a", "Utf8", "first string (compare normalised names)"),
+            arg("b", "Utf8", "second string"),
+        ],
+        returns: "Int64 ≥ 0: the number of edits; NULL when either is NULL",
+        definition: "The fewest insertions, deletions, substitutions and swaps of two \
+            neighbouring characters that turn `a` into `b`, in the optimal-string-alignment \
+            form (no substring is edited twice: `ca` → `abc` is 3). Case-sensitive, on Unicode \
+            scalar values. For comparison levels such as `damerau_levenshtein(a, b) <= 1`.",
+        example: "select damerau_levenshtein('bernard', 'bernadr') as swap, \
+            damerau_levenshtein('kitten', 'sitting') as three",
+        example_output: "\
++------+-------+
+| swap | three |
++------+-------+
+| 1    | 3     |
++------+-------+",
+    },
+    FunctionDoc {
+        name: "date_comparison_level",
+        kind: FunctionKind::Scalar,
+        signature: "date_comparison_level(a, b)",
+        arguments: &[
+            arg(
+                "a",
+                "Date32",
+                "a date (a string or timestamp is cast to a date)",
+            ),
+            arg("b", "Date32", "another date"),
+        ],
+        returns: "Int64 in 0..=4: 4 the same date, 3 day and month swapped, 2 at most 31 days \
+            apart, 1 the same year, 0 otherwise; NULL when either is NULL",
+        definition: "Levels for a birth-date comparison, tried in that order: equal; the same \
+            year with the day of one being the month of the other and the reverse \
+            (1985-03-07 / 1985-07-03); |a − b| ≤ 31 days; the same calendar year.",
+        example: "select date_comparison_level(a, b) as level from (values (date '1985-03-07', \
+            date '1985-07-03'), (date '1985-03-07', date '1985-03-09'), (date '1985-03-07', \
+            null)) as t(a, b)",
+        example_output: "\
++-------+
+| level |
++-------+
+| 3     |
+| 2     |
+|       |
++-------+",
+    },
+    FunctionDoc {
         name: "connected_components",
         kind: FunctionKind::Aggregate,
         signature: "connected_components(a, b)",

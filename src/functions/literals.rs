@@ -52,6 +52,13 @@ pub fn literal_args() -> [LiteralArg; 3] {
             range: 0..=super::shapley::VARIANTS.len() - 1,
             choices: super::shapley::VARIANTS,
         },
+        LiteralArg {
+            function: super::fellegi_sunter::FellegiSunterEm::NAME,
+            index: 3,
+            what: "max_iterations",
+            default: super::fellegi_sunter::DEFAULT_MAX_ITERATIONS,
+            range: 1..=super::fellegi_sunter::MAX_ITERATIONS,
+        },
     ]
 }
 

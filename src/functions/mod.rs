@@ -10,9 +10,11 @@
 //! What each function computes, its arguments and an example are documented once, in
 //! [`docs::FUNCTIONS`], from which the README and `parcours functions` are generated.
 
+mod comparisons;
 mod components;
 pub mod docs;
 mod email;
+mod fellegi_sunter;
 mod hash;
 pub mod literals;
 mod logistic;
@@ -26,8 +28,10 @@ mod strings;
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
+pub use comparisons::{damerau_levenshtein, date_level};
 pub use components::{ConnectedComponents, UnionFind, connected_components};
 pub use email::{correct_email_domain, meta_email, normalize_email};
+pub use fellegi_sunter::{FellegiSunterEm, FsParameters, LevelParameters};
 pub use hash::sha256_hex;
 pub use logistic::{ChannelEffect, LogisticFit, LogisticTouchEffects, logistic_touch_effects};
 pub use markov::{MarkovRemovalEffects, removal_effects, value_removal_effects};
@@ -56,6 +60,9 @@ pub fn scalar_udfs() -> Vec<ScalarUDF> {
         ScalarUDF::from(StringUdf::unary("normalize_name", normalize_name)),
         ScalarUDF::from(StringUdf::unary("phonetic_key", phonetic_key)),
         ScalarUDF::from(similarity::JaroWinklerUdf::new()),
+        ScalarUDF::from(fellegi_sunter::FellegiSunterScore::new()),
+        ScalarUDF::from(comparisons::ComparisonUdf::damerau_levenshtein()),
+        ScalarUDF::from(comparisons::ComparisonUdf::date_comparison_level()),
     ]
 }
 
@@ -66,6 +73,7 @@ pub fn aggregate_udfs() -> Vec<AggregateUDF> {
         AggregateUDF::from(MarkovRemovalEffects::new()),
         AggregateUDF::from(ShapleyChannelWeights::new()),
         AggregateUDF::from(LogisticTouchEffects::new()),
+        AggregateUDF::from(FellegiSunterEm::new()),
     ]
 }
 

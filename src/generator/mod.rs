@@ -231,6 +231,15 @@ pub struct GeneratorParams {
     pub store_ticket_median_eur: f64,
     /// Share of persons with an erasure request in `suppression_list`. Default 0.005.
     pub suppression_share: f64,
+    /// Share of contact records' chances of giving an e-mail (1 = each source system's usual
+    /// rate, 0 = contacts carry no e-mail). Default 1.
+    pub contact_email_share: f64,
+    /// Share of contact records' chances of giving a phone, as above. Default 1.
+    pub contact_phone_share: f64,
+    /// Share of persons whose e-mail local part is made of their names only (`prenom.nom`,
+    /// or with a two-digit number when the name is taken), as many mailbox providers suggest;
+    /// the others' local parts end with a personal number. Default 0.
+    pub name_email_share: f64,
 }
 
 impl Default for GeneratorParams {
@@ -283,6 +292,9 @@ impl Default for GeneratorParams {
             order_median_eur: 55.0,
             store_ticket_median_eur: 35.0,
             suppression_share: 0.005,
+            contact_email_share: 1.0,
+            contact_phone_share: 1.0,
+            name_email_share: 0.0,
         }
     }
 }
@@ -321,6 +333,9 @@ impl GeneratorParams {
             ("till_phone_share", self.till_phone_share),
             ("registration_share", self.registration_share),
             ("suppression_share", self.suppression_share),
+            ("contact_email_share", self.contact_email_share),
+            ("contact_phone_share", self.contact_phone_share),
+            ("name_email_share", self.name_email_share),
         ];
         for (name, v) in shares
             .into_iter()
@@ -387,6 +402,12 @@ pub enum Profile {
     Default,
     /// The default world, dirtier ([`Profile::params`]), plus the edge cases of [`edges`].
     ContractEdges,
+    /// The default world whose contact records carry no e-mail and no phone: identity must
+    /// rest on names, birth dates and addresses.
+    NoContactKeys,
+    /// The default world where e-mail local parts are the person's names (`prenom.nom`):
+    /// a local part that agrees repeats the names instead of adding evidence.
+    NameEmails,
 }
 
 impl Profile {
@@ -396,6 +417,15 @@ impl Profile {
         let d = GeneratorParams::default();
         match self {
             Profile::Default => d,
+            Profile::NoContactKeys => GeneratorParams {
+                contact_email_share: 0.0,
+                contact_phone_share: 0.0,
+                ..d
+            },
+            Profile::NameEmails => GeneratorParams {
+                name_email_share: 1.0,
+                ..d
+            },
             Profile::ContractEdges => GeneratorParams {
                 crm_update_share: 0.3,
                 email_cosmetic_share: 0.5,

@@ -408,6 +408,8 @@ pub struct Profile {
     /// Days since 1970-01-01.
     pub birth_days: i32,
     pub email_style: u8,
+    /// Whether the local part is made of the names only (`name_email_share`).
+    pub name_email: bool,
     pub email_domain: &'static str,
     /// Company whose shared inbox (`contact@…`) this person uses in some records.
     pub company: Option<u64>,
@@ -491,6 +493,9 @@ impl Profile {
         };
         let birth_days = r.range(-7300, 13500) as i32; // 1950 .. 2006
         let email_style = r.below(5) as u8;
+        // a stream of its own, drawn only when asked, so the default world is unchanged
+        let name_email = params.name_email_share > 0.0
+            && Rng::new(seed, stream_id("name-email"), index, 0).chance(params.name_email_share);
         let dw: Vec<f64> = DOMAINS.iter().map(|d| d.1).collect();
         let email_domain = DOMAINS[r.weighted(&dw)].0;
         let n_companies = (n_persons / 200).max(1);
@@ -529,6 +534,7 @@ impl Profile {
             last,
             birth_days,
             email_style,
+            name_email,
             email_domain,
             company,
             household_head: head,
@@ -554,6 +560,9 @@ impl Profile {
         let f = ascii_slug(self.first);
         let l = ascii_slug(self.last);
         let local = match self.email_style {
+            // prenom.nom, or prenom.nom42 for the three persons in four who found it taken
+            _ if self.name_email && n.is_multiple_of(4) => format!("{f}.{l}"),
+            _ if self.name_email => format!("{f}.{l}{:02}", n % 100),
             0 => format!("{f}.{l}{n}"),
             1 => format!("{f}{l}{n}"),
             2 => format!("{}{l}{n}", &f[..1.min(f.len())]),

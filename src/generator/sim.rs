@@ -799,13 +799,13 @@ fn render_contact(
     } else {
         None
     };
-    let (email, eq) = if rv.chance(p_email) {
+    let (email, eq) = if rv.chance(p_email * params.contact_email_share) {
         let (e, q) = render_email(&p, seed, &mut rv, params);
         (Some(e), Some(q))
     } else {
         (None, None)
     };
-    let (phone, pq) = if rv.chance(p_phone) {
+    let (phone, pq) = if rv.chance(p_phone * params.contact_phone_share) {
         let (ph, q) = render_phone(&p, seed, &mut rv, params);
         (Some(ph), Some(q))
     } else {
