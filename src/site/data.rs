@@ -406,18 +406,39 @@ pub fn trend(history: &[RunSummary], model: &str) -> Vec<TrendPoint> {
         .collect()
 }
 
-/// The rows of `model` in the newest kept run before `run_id` that recorded some. `history`
-/// is oldest first; when it does not hold `run_id` (the summary was not kept), every kept run
-/// is earlier.
-pub fn previous_rows(history: &[RunSummary], run_id: &str, model: &str) -> Option<u64> {
+/// What a partitioned model's rows count: the whole table (`all`), a late-arrival window
+/// (`D1..D2`) or the partitions it returned. Rows of one kind are not comparable with another
+/// (a first full build against the next night's window would always look like a collapse).
+fn rewrite_kind(p: Option<&str>) -> &'static str {
+    match p {
+        None => "table",
+        Some("all") => "all",
+        Some(w) if w.contains("..") => "window",
+        Some(_) => "returned",
+    }
+}
+
+/// The rows of `model` in the newest kept run before `run_id` that recorded some, of a run
+/// that rewrote the same kind of partitions (`rewritten`). `history` is oldest first; when it
+/// does not hold `run_id` (the summary was not kept), every kept run is earlier.
+pub fn previous_rows(
+    history: &[RunSummary],
+    run_id: &str,
+    model: &str,
+    rewritten: Option<&str>,
+) -> Option<u64> {
     let before = history
         .iter()
         .position(|r| r.run_id == run_id)
         .unwrap_or(history.len());
-    history[..before]
-        .iter()
-        .rev()
-        .find_map(|r| r.models.iter().find(|p| p.model == model)?.rows)
+    let kind = rewrite_kind(rewritten);
+    history[..before].iter().rev().find_map(|r| {
+        let p = r.models.iter().find(|p| p.model == model)?;
+        if rewrite_kind(p.partitions_rewritten.as_deref()) != kind {
+            return None;
+        }
+        p.rows
+    })
 }
 
 /// Why a row count is flagged, when it moved by more than `share` of the previous one.
@@ -636,9 +657,18 @@ pub fn build(project: &Project, inputs: Inputs<'_>) -> Site {
             partitions_rewritten: r.partitions_rewritten.clone(),
             tests: r.tests.clone(),
         });
-        let flag = results
-            .get(name.as_str())
-            .and_then(|r| row_flag(previous_rows(inputs.history, run_id, name), r.rows, share));
+        let flag = results.get(name.as_str()).and_then(|r| {
+            row_flag(
+                previous_rows(
+                    inputs.history,
+                    run_id,
+                    name,
+                    r.partitions_rewritten.as_deref(),
+                ),
+                r.rows,
+                share,
+            )
+        });
         nodes.push(Node {
             id: name.clone(),
             kind: NodeKind::Model,
@@ -711,7 +741,12 @@ fn run_page(
         .results
         .iter()
         .map(|m| {
-            let previous = previous_rows(history, &r.run_id, &m.model);
+            let previous = previous_rows(
+                history,
+                &r.run_id,
+                &m.model,
+                m.partitions_rewritten.as_deref(),
+            );
             RunRow {
                 model: m.model.clone(),
                 status: Status::of(&m.status),
@@ -930,6 +965,7 @@ mod tests {
                 rows,
                 bytes: None,
                 duration_s: 1.0,
+                partitions_rewritten: None,
             }],
         }
     }
@@ -942,10 +978,18 @@ mod tests {
             summary("r2", Some(10)),
         ];
         // r1 recorded no rows (the model failed): r0 is the comparison
-        assert_eq!(previous_rows(&h, "r2", "m"), Some(100));
-        assert_eq!(previous_rows(&h, "r0", "m"), None);
+        assert_eq!(previous_rows(&h, "r2", "m", None), Some(100));
+        assert_eq!(previous_rows(&h, "r0", "m", None), None);
         // a run not kept (its summary could not be written) compares with the newest kept
-        assert_eq!(previous_rows(&h, "r9", "m"), Some(10));
+        assert_eq!(previous_rows(&h, "r9", "m", None), Some(10));
+        // a night's window is compared with earlier windows, not with a full build
+        let mut p = vec![summary("r0", Some(1000)), summary("r1", Some(40))];
+        p[0].models[0].partitions_rewritten = Some("all".into());
+        p[1].models[0].partitions_rewritten = Some("2026-10-27..2026-10-30".into());
+        let window = Some("2026-10-28..2026-10-31");
+        assert_eq!(previous_rows(&p, "r2", "m", window), Some(40));
+        assert_eq!(previous_rows(&p[..1], "r2", "m", window), None);
+        assert_eq!(previous_rows(&p, "r2", "m", Some("all")), Some(1000));
         assert_eq!(trend(&h, "m").len(), 3);
         assert!(trend(&h, "other").is_empty());
         assert_eq!(row_flag(Some(100), Some(150), 0.5), None);

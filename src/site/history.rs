@@ -24,6 +24,10 @@ pub struct ModelPoint {
     pub rows: Option<u64>,
     pub bytes: Option<u64>,
     pub duration_s: f64,
+    /// Which partitions a partitioned model rewrote (`all`, a window, `returned`): rows are
+    /// compared only between runs that rewrote the same kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions_rewritten: Option<String>,
 }
 
 /// What one run did, as kept in the warehouse.
@@ -53,6 +57,7 @@ pub fn summary_of(report: &RunReport) -> RunSummary {
                 rows: m.rows,
                 bytes: m.bytes,
                 duration_s: m.duration_s,
+                partitions_rewritten: m.partitions_rewritten.clone(),
             })
             .collect(),
     }

@@ -53,7 +53,8 @@
   }
   function fmt(v, format) {
     if (v === null || v === undefined) return '–';
-    return format === 'percent' ? (v * 100).toFixed(Math.abs(v) < 0.1 ? 1 : 0) + ' %' : num(v);
+    if (format !== 'percent') return num(v);
+    return (v === 0 ? '0' : (v * 100).toFixed(Math.abs(v) < 0.1 ? 1 : 0)) + ' %';
   }
   function bytes(b) {
     if (b === null || b === undefined) return '–';
@@ -61,6 +62,7 @@
     while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
     return (i ? b.toFixed(1) : b) + ' ' + u[i];
   }
+  function when(t) { return t ? t.replace('T', ' ').replace(/\.\d+/, '').replace(/(\+00:00|Z)$/, ' UTC') : ''; }
   function secs(v) { return v === null || v === undefined ? '–' : v.toFixed(2) + ' s'; }
   function link(id) { return h('a', { href: '#/model/' + encodeURIComponent(id), text: id }); }
   function badge(status) { return h('span', { class: 'badge ' + status, text: STATUS_WORD[status] || status }); }
@@ -90,7 +92,7 @@
       h('a', { href: '#/run', class: active === 'run' ? 'active' : '', text: 'Run' }),
       h('a', { href: '#/charts', class: active === 'charts' ? 'active' : '', text: 'Charts (' + D.charts.length + ')' }));
     add(top, [h('span', { class: 'brand', text: D.project }), nav,
-      h('span', { class: 'meta', text: 'parcours ' + D.parcours_version + ' · written ' + D.generated_at })]);
+      h('span', { class: 'meta', text: 'parcours ' + D.parcours_version + ' · written ' + when(D.generated_at) })]);
   }
   function route() {
     var hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
@@ -105,7 +107,8 @@
   window.addEventListener('hashchange', route);
 
   // ---------- project: the graph ----------
-  var NODE_W = 200, NODE_H = 22, COL_W = 250, ROW_H = 28, PAD = 30;
+  var NODE_W = 190, NODE_H = 22, COL_W = 225, ROW_H = 28, PAD = 30;
+  var zoom = null;
   function matcher(query) {
     var tokens = query.trim().split(/\s+/).filter(Boolean);
     if (!tokens.length) return null;
@@ -147,7 +150,19 @@
       D.layers.map(function (l, i) {
         return h('span', null, h('span', { class: 'sw', style: 'background:#fff;border:2px solid ' + LAYER_COLORS[i % LAYER_COLORS.length] }), l);
       }));
-    add(app, h('div', { class: 'toolbar' }, input, count, legend));
+    var wrap = h('div', { class: 'graph-wrap' });
+    function setZoom(z) {
+      zoom = Math.max(0.2, Math.min(2, z));
+      svg.setAttribute('width', Math.round(W * zoom));
+      svg.setAttribute('height', Math.round(H * zoom));
+      level.textContent = Math.round(zoom * 100) + ' %';
+    }
+    var level = h('span', { class: 'muted' });
+    var zooms = h('span', { class: 'zoom' },
+      h('button', { title: 'smaller', text: '−', onclick: function () { setZoom(zoom / 1.25); } }),
+      h('button', { title: 'larger', text: '+', onclick: function () { setZoom(zoom * 1.25); } }),
+      h('button', { title: 'the whole graph in the window', text: 'fit', onclick: function () { setZoom(fit()); } }), level);
+    add(app, h('div', { class: 'toolbar' }, input, zooms, count, legend));
     var rows = 0;
     D.nodes.forEach(function (n) { rows = Math.max(rows, n.row + 1); });
     var W = PAD * 2 + (D.columns - 1) * COL_W + NODE_W, H = PAD * 2 + rows * ROW_H;
@@ -185,7 +200,12 @@
       nodeEls.push(g);
       svg.appendChild(g);
     });
-    add(app, h('div', { class: 'graph-wrap' }, svg));
+    add(wrap, svg);
+    add(app, wrap);
+    // Wide graphs start at a size where names stay readable (60 % at least) and most of
+    // the graph shows; `fit` shows all of it.
+    function fit() { return Math.min(1, (wrap.clientWidth - 4) / W, (window.innerHeight - wrap.getBoundingClientRect().top - 10) / H); }
+    setZoom(zoom || Math.max(0.6, Math.min(1, (wrap.clientWidth - 4) / W)));
     function apply() {
       var keep = matcher(input.value);
       var shown = 0;
@@ -335,7 +355,7 @@
     var crit = {};
     run.critical_path.forEach(function (m) { crit[m] = true; });
     var end = Math.max(run.elapsed_s, Math.max.apply(null, bars.map(function (b) { return b.end_s; })));
-    var L = 230, W = 980, RH = 16, top = 24, H = top + bars.length * RH + 20;
+    var L = 230, W = Math.max(900, document.getElementById('app').clientWidth - 30), RH = 16, top = 24, H = top + bars.length * RH + 20;
     var x = function (t) { return L + t / end * (W - L - 20); };
     var svg = s('svg', { id: 'gantt', width: W, height: H });
     ticks(0, end, 8).forEach(function (t) {
@@ -359,7 +379,7 @@
     var run = D.run;
     if (!run) { add(app, h('h1', { text: 'Run' }), h('p', { class: 'muted', text: 'No run yet: `parcours run` writes target/run_results.json, which this page shows.' })); return; }
     add(app, h('h1', null, 'Run ' + run.run_date, h('span', { class: 'badge ' + (run.success ? 'ok' : 'failed'), text: run.success ? 'success' : 'failed' })));
-    add(app, h('p', { class: 'muted', text: run.command + ' · run id ' + run.run_id + ' · started ' + run.started_at +
+    add(app, h('p', { class: 'muted', text: run.command + ' · run id ' + run.run_id + ' · started ' + when(run.started_at) +
       ' · window ' + run.window_start + ' … ' + run.run_date + (run.full_refresh ? ' · full refresh' : '') }));
     var c = run.counts;
     add(app, h('div', { class: 'cards' }, card(String(run.exit_code), 'exit code'), card(secs(run.elapsed_s), 'elapsed'),
@@ -396,7 +416,7 @@
     if (run.history.length) add(app, h('table', { class: 'grid history' },
       h('tr', null, ['run date', 'run id', 'started', 'seconds', 'failed models', 'rows', 'result'].map(function (t) { return h('th', { text: t }); })),
       run.history.slice().reverse().map(function (r) {
-        return h('tr', null, h('td', { text: r.run_date }), h('td', { text: r.run_id }), h('td', { text: r.started_at }),
+        return h('tr', null, h('td', { text: r.run_date }), h('td', { text: r.run_id }), h('td', { text: when(r.started_at) }),
           h('td', { class: 'num', text: r.elapsed_s.toFixed(1) }), h('td', { class: 'num', text: String(r.failed) }),
           h('td', { class: 'num', text: num(r.rows) }), h('td', null, badge(r.success ? 'ok' : 'failed')));
       })));
