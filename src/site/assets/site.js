@@ -216,6 +216,12 @@
       });
       edgeEls.forEach(function (e) { e.classList.toggle('dim', !!keep && !(keep[e.dataset.from] && keep[e.dataset.to])); });
       count.textContent = keep ? shown + ' of ' + D.nodes.length + ' match' : '';
+      // bring the first match into view when it is off screen
+      var first = keep && nodeEls.find(function (g) { return keep[g.getAttribute('data-id')]; });
+      if (first) {
+        var r = first.getBoundingClientRect(), w = wrap.getBoundingClientRect();
+        if (r.right > w.right || r.left < w.left) wrap.scrollLeft += r.left - w.left - 40;
+      }
       if (history.replaceState) history.replaceState(null, '', input.value ? '#/?q=' + encodeURIComponent(input.value) : '#/');
     }
     input.addEventListener('input', apply);
