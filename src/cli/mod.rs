@@ -253,8 +253,8 @@ pub struct RunArgs {
     /// every partition, instead of only their late-arrival window (with --start: the first night).
     #[arg(long)]
     pub full_refresh: bool,
-    /// Write the HTML site (`parcours docs`) once the run is done, whatever its outcome;
-    /// `docs.after_run: true` in pipelines.yaml does it for every run.
+    /// Write the HTML site (`parcours docs`) once the models have run, whether they succeeded
+    /// or failed; `docs.after_run: true` in pipelines.yaml does it for every run.
     #[arg(long)]
     pub docs: bool,
 }

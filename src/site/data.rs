@@ -243,6 +243,8 @@ pub struct RunRow {
     pub bytes: Option<u64>,
     pub duration_s: f64,
     pub previous_rows: Option<u64>,
+    /// The model's seconds in the newest earlier kept run it ran in.
+    pub previous_duration_s: Option<f64>,
     pub row_flag: Option<String>,
 }
 
@@ -438,6 +440,18 @@ pub fn previous_rows(
             return None;
         }
         p.rows
+    })
+}
+
+/// The seconds `model` took in the newest kept run before `run_id` that ran it.
+pub fn previous_duration(history: &[RunSummary], run_id: &str, model: &str) -> Option<f64> {
+    let before = history
+        .iter()
+        .position(|r| r.run_id == run_id)
+        .unwrap_or(history.len());
+    history[..before].iter().rev().find_map(|r| {
+        let p = r.models.iter().find(|p| p.model == model)?;
+        (p.status != "skipped").then_some(p.duration_s)
     })
 }
 
@@ -754,12 +768,15 @@ fn run_page(
                 bytes: m.bytes,
                 duration_s: m.duration_s,
                 previous_rows: previous,
+                previous_duration_s: previous_duration(history, &r.run_id, &m.model),
                 row_flag: row_flag(previous, m.rows, share),
             }
         })
         .collect();
     let mut tests: Vec<TestFile> = r.results.iter().flat_map(|m| m.tests.clone()).collect();
     tests.extend(r.singular_tests.iter().cloned());
+    // what did not pass first, in run order otherwise
+    tests.sort_by_key(|t| t.status == "pass");
     let mut warnings = Vec::new();
     for m in &r.results {
         if m.status == "warn" {
@@ -778,7 +795,11 @@ fn run_page(
     for t in &tests {
         if t.status != "pass" {
             warnings.push(format!(
-                "test {} ({}): {} failing rows{}",
+                "{}test {} ({}): {} failing rows{}",
+                t.model
+                    .as_deref()
+                    .map(|m| format!("{m}: "))
+                    .unwrap_or_default(),
                 t.name,
                 t.status,
                 t.failures,
@@ -991,6 +1012,8 @@ mod tests {
         assert_eq!(previous_rows(&p[..1], "r2", "m", window), None);
         assert_eq!(previous_rows(&p, "r2", "m", Some("all")), Some(1000));
         assert_eq!(trend(&h, "m").len(), 3);
+        assert_eq!(previous_duration(&h, "r2", "m"), Some(1.0));
+        assert_eq!(previous_duration(&h, "r0", "m"), None);
         assert!(trend(&h, "other").is_empty());
         assert_eq!(row_flag(Some(100), Some(150), 0.5), None);
         let up = row_flag(Some(100), Some(151), 0.5).unwrap();

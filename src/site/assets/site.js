@@ -400,11 +400,12 @@
     add(app, h('h2', { text: 'Models' }));
     add(app, h('p', { class: 'muted', text: 'Rows flagged ⚑ moved by more than ' + Math.round(run.row_change_warn * 100) + ' % since the previous kept run (docs.row_change_warn).' }));
     add(app, h('table', { class: 'grid run-models' },
-      h('tr', null, ['model', 'status', 'rows', 'previous rows', 'bytes', 'seconds', ''].map(function (t) { return h('th', { text: t }); })),
+      h('tr', null, ['model', 'status', 'rows', 'previous rows', 'bytes', 'seconds', 'previous seconds', ''].map(function (t) { return h('th', { text: t }); })),
       run.models.map(function (m) {
         return h('tr', null, h('td', null, link(m.model)), h('td', null, badge(m.status)), h('td', { class: 'num', text: num(m.rows) }),
           h('td', { class: 'num', text: num(m.previous_rows) }), h('td', { class: 'num', text: bytes(m.bytes) }),
-          h('td', { class: 'num', text: m.duration_s.toFixed(2) }), h('td', { class: 'flag', text: m.row_flag ? '⚑ ' + m.row_flag : '' }));
+          h('td', { class: 'num', text: m.duration_s.toFixed(2) }),
+          h('td', { class: 'num', text: m.previous_duration_s === null ? '–' : m.previous_duration_s.toFixed(2) }), h('td', { class: 'flag', text: m.row_flag ? '⚑ ' + m.row_flag : '' }));
       })));
     add(app, h('h2', { text: 'Data tests' }));
     add(app, testsTable(run.tests, true));
