@@ -158,7 +158,9 @@ pub struct Node {
     pub trend: Vec<TrendPoint>,
     /// Set when the rows moved by more than `docs.row_change_warn` since the previous run.
     pub row_flag: Option<String>,
-    /// Sources only.
+    /// Sources only: files and rows the last run's footer check found (manifest.json).
+    pub source_files: Option<u64>,
+    pub source_rows: Option<u64>,
     pub storage: Option<String>,
     pub partitions: Vec<String>,
 }
@@ -269,7 +271,7 @@ fn layer_of(path: &str) -> String {
 }
 
 /// Left-to-right layout: each source in column 0, each model one column right of its
-/// farthest input, so every edge points right. Within a column, nodes are ordered by the mean
+/// farthest input (column 1 when it reads nothing), so every edge points right. Within a column, nodes are ordered by the mean
 /// row of their inputs (two sweeps, ties by layer then name), which keeps related nodes near
 /// each other and the result the same for the same project. `nodes` is `(id, layer)` in
 /// dependency order (inputs first); an input not in it counts as a source.
@@ -279,13 +281,16 @@ pub fn layout(
 ) -> BTreeMap<String, (usize, usize)> {
     let mut column: BTreeMap<&str, usize> = BTreeMap::new();
     for (id, _) in nodes {
-        let c = inputs
-            .get(id)
-            .into_iter()
-            .flatten()
-            .map(|i| column.get(i.as_str()).map_or(1, |c| c + 1))
-            .max()
-            .unwrap_or(0);
+        // a model that reads nothing (a table of values) is still a model: column 1 at least
+        let c = match inputs.get(id) {
+            None => 0,
+            Some(ins) => ins
+                .iter()
+                .map(|i| column.get(i.as_str()).map_or(1, |c| c + 1))
+                .max()
+                .unwrap_or(1)
+                .max(1),
+        };
         column.insert(id, c);
     }
     let layer: BTreeMap<&str, &str> = nodes
@@ -490,6 +495,10 @@ fn manifest_columns(
         .collect()
 }
 
+fn manifest_number(manifest: Option<&Value>, source: &str, key: &str) -> Option<u64> {
+    manifest?.get("sources")?.get(source)?.get(key)?.as_u64()
+}
+
 /// What [`build`] reads besides the project.
 pub struct Inputs<'a> {
     pub manifest: Option<&'a Value>,
@@ -547,8 +556,9 @@ pub fn build(project: &Project, inputs: Inputs<'_>) -> Site {
     for (name, s) in &config.sources {
         let (column, row) = at[name];
         let schema = manifest_columns(inputs.manifest, "sources", name);
+        // the files' own column order when the last run read them, else the declared schema
         let mut columns: Vec<ColumnView> = match &s.schema {
-            Some(declared) => declared
+            Some(declared) if schema.is_empty() => declared
                 .iter()
                 .map(|c| ColumnView {
                     name: c.name.clone(),
@@ -559,7 +569,7 @@ pub fn build(project: &Project, inputs: Inputs<'_>) -> Site {
                     pii: None,
                 })
                 .collect(),
-            None => schema
+            _ => schema
                 .iter()
                 .map(|(n, t, nl)| ColumnView {
                     name: n.clone(),
@@ -604,6 +614,8 @@ pub fn build(project: &Project, inputs: Inputs<'_>) -> Site {
             result: None,
             trend: Vec::new(),
             row_flag: None,
+            source_files: manifest_number(inputs.manifest, name, "files"),
+            source_rows: manifest_number(inputs.manifest, name, "rows"),
             storage: Some(s.storage.clone()),
             partitions: s
                 .partitions
@@ -717,6 +729,8 @@ pub fn build(project: &Project, inputs: Inputs<'_>) -> Site {
             result,
             trend: trend(inputs.history, name),
             row_flag: flag,
+            source_files: None,
+            source_rows: None,
             storage: None,
             partitions: Vec::new(),
         });
@@ -891,6 +905,7 @@ mod tests {
             ("stg_a", "staging"),
             ("int_ab", "identity"),
             ("mart", "marts"),
+            ("values", "staging"),
         ]);
         let i = ins(&[
             ("stg_a", &["src_a"]),
@@ -898,6 +913,7 @@ mod tests {
             ("int_ab", &["stg_a", "stg_b"]),
             // reads a staging model and a model two columns away: the farthest input wins
             ("mart", &["int_ab", "stg_a"]),
+            ("values", &[]),
         ]);
         let at = layout(&n, &i);
         assert_eq!(at["src_a"], (0, 0));
@@ -905,6 +921,7 @@ mod tests {
         assert_eq!(at["stg_a"].0, 1);
         assert_eq!(at["int_ab"].0, 2);
         assert_eq!(at["mart"], (3, 0));
+        assert_eq!(at["values"].0, 1);
         for (to, from) in &i {
             for f in from {
                 assert!(at[f].0 < at[to].0, "{f} -> {to}");

@@ -202,10 +202,10 @@
     });
     add(wrap, svg);
     add(app, wrap);
-    // Wide graphs start at a size where names stay readable (60 % at least) and most of
+    // Wide graphs start at a size where names stay readable (75 % at least) and most of
     // the graph shows; `fit` shows all of it.
     function fit() { return Math.min(1, (wrap.clientWidth - 4) / W, (window.innerHeight - wrap.getBoundingClientRect().top - 10) / H); }
-    setZoom(zoom || Math.max(0.6, Math.min(1, (wrap.clientWidth - 4) / W)));
+    setZoom(zoom || Math.max(0.75, Math.min(1, (wrap.clientWidth - 4) / W)));
     function apply() {
       var keep = matcher(input.value);
       var shown = 0;
@@ -297,10 +297,12 @@
     var n = byId[id];
     if (!n) { add(app, h('p', { text: 'No model or source named ' + id + '. ' }, h('a', { href: '#/', text: 'Back to the graph' }))); return; }
     add(app, h('p', null, h('a', { href: '#/', text: '← graph' })));
-    add(app, h('h1', { id: 'model-title' }, n.id, h('span', { class: 'badge kind', text: n.kind }), badge(n.status)));
+    add(app, h('h1', { id: 'model-title' }, n.id, h('span', { class: 'badge kind', text: n.kind }), n.kind === 'source' ? null : badge(n.status)));
     if (n.description) add(app, h('p', { text: n.description }));
     if (n.kind === 'source') {
-      add(app, facts([['storage', n.storage], ['path', n.path], ['partitions', n.partitions.join(', ')]]));
+      add(app, facts([['storage', n.storage], ['path', n.path], ['partitions', n.partitions.join(', ')],
+        ['files read by the last run', n.source_files === null ? null : num(n.source_files)],
+        ['rows read by the last run', n.source_rows === null ? null : num(n.source_rows)]]));
     } else {
       add(app, facts([['file', n.path], ['materialization', n.materialization], ['format', n.format],
         ['partition_by', n.partition_by], ['full_history', n.full_history ? 'yes' + (n.full_history_from && n.full_history_from !== n.id ? ' (inherited from ' + n.full_history_from + ')' : '') : 'no'],
