@@ -111,7 +111,15 @@ async fn write_docs(project: &crate::project::Project) {
 /// `parcours docs`: the site of the project, its last run and its charts. Without `--date`,
 /// the SQL shown resolved is that of the last published run's date.
 pub(super) async fn docs(dir: &std::path::Path, a: &DocsArgs) -> Result<u8> {
-    let project = open_at_last_run(dir, &a.project).await?;
+    // An unreachable warehouse costs the trends and charts (the site says so), not the site.
+    let project = match open_at_last_run(dir, &a.project).await {
+        Ok(p) => p,
+        Err(e @ (crate::error::Error::Storage { .. } | crate::error::Error::Usage(_))) => {
+            tracing::warn!(error = %e, "the last run's date could not be read; the SQL is shown for today");
+            open(dir, &a.project)?
+        }
+        Err(e) => return Err(e),
+    };
     let path = crate::site::write(&project).await?;
     println!("{}", path.display());
     Ok(exit::SUCCESS)

@@ -432,6 +432,13 @@
   }
 
   // ---------- charts ----------
+  // One colour per series name across all charts, so a model or identifier type keeps its
+  // colour from chart to chart.
+  var seriesColors = {}, nextColor = 0;
+  function colorOf(name) {
+    if (!(name in seriesColors)) seriesColors[name] = PALETTE[nextColor++ % PALETTE.length];
+    return seriesColors[name];
+  }
   function drawChart(v) {
     var W = 900, H = 340, L = 70, R = 20, T = 14, B = 70;
     var n = v.categories.length, m = v.series.length;
@@ -461,7 +468,7 @@
     });
     if (v.kind === 'line') {
       v.series.forEach(function (se, k) {
-        var color = PALETTE[k % PALETTE.length], d = '';
+        var color = colorOf(se.name), d = '';
         se.values.forEach(function (val, i) { if (val !== null) d += (d ? ' L' : 'M') + cx(i) + ',' + y(val); });
         svg.appendChild(s('path', { d: d, fill: 'none', stroke: color, 'stroke-width': 2 }));
         se.values.forEach(function (val, i) {
@@ -474,7 +481,7 @@
       var inner = v.kind === 'histogram' ? band - 1 : band * 0.8;
       var bw = inner / Math.max(1, m);
       v.series.forEach(function (se, k) {
-        var color = v.kind === 'histogram' ? '#3b5bdb' : PALETTE[k % PALETTE.length];
+        var color = v.kind === 'histogram' ? '#3b5bdb' : colorOf(se.name);
         se.values.forEach(function (val, i) {
           if (val === null) return;
           var x0 = cx(i) - inner / 2 + k * bw, y0 = y(Math.max(0, val)), y1 = y(Math.min(0, val));
@@ -502,7 +509,7 @@
       if (v.unavailable) add(box, h('div', { class: 'na', text: 'Not available: ' + v.unavailable }));
       else {
         if (v.series.length > 1) add(box, h('div', { class: 'legend' }, v.series.map(function (se, k) {
-          return h('span', null, h('span', { class: 'sw', style: 'background:' + PALETTE[k % PALETTE.length] }), se.name);
+          return h('span', null, h('span', { class: 'sw', style: 'background:' + colorOf(se.name) }), se.name);
         })));
         add(box, drawChart(v));
         if (v.note) add(box, h('p', { class: 'muted', text: v.note }));
