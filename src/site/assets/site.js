@@ -7,8 +7,8 @@
   var SVGNS = 'http://www.w3.org/2000/svg';
   var byId = {};
   D.nodes.forEach(function (n) { byId[n.id] = n; });
-  var PALETTE = ['#3b5bdb', '#e8590c', '#2b8a3e', '#c2255c', '#7048e8', '#0c8599', '#f08c00',
-    '#5c940d', '#862e9c', '#495057', '#d6336c', '#1098ad'];
+  var PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1',
+    '#9c755f', '#ff9da7', '#17becf', '#bcbd22', '#5a5a5a'];
   var LAYER_COLORS = ['#364fc7', '#c92a2a', '#2b8a3e', '#e67700', '#862e9c', '#0b7285', '#5f3dc4',
     '#a61e4d', '#495057', '#087f5b'];
   var STATUS_FILL = { ok: '#d3f0dd', warned: '#ffe8a3', failed: '#ffd0d0', skipped: '#e3e6e9',
@@ -434,12 +434,22 @@
   // ---------- charts ----------
   // One colour per series name across all charts, so a model or identifier type keeps its
   // colour from chart to chart.
-  var seriesColors = {}, nextColor = 0;
-  function colorOf(name) {
-    if (!(name in seriesColors)) seriesColors[name] = PALETTE[nextColor++ % PALETTE.length];
-    return seriesColors[name];
+  var seriesColors = {};
+  // The colours of one chart's series: each name keeps the colour it first got, unless another
+  // series of this chart has it already; no two series of a chart share one.
+  function chartColors(v) {
+    var used = {};
+    return v.series.map(function (se) {
+      var c = seriesColors[se.name];
+      if (!c || used[c]) {
+        c = PALETTE.find(function (p) { return !used[p]; }) || PALETTE[0];
+        if (!seriesColors[se.name]) seriesColors[se.name] = c;
+      }
+      used[c] = true;
+      return c;
+    });
   }
-  function drawChart(v) {
+  function drawChart(v, colors) {
     var W = 900, H = 340, L = 70, R = 20, T = 14, B = 70;
     var n = v.categories.length, m = v.series.length;
     var rotate = n > 8 || v.categories.some(function (c) { return c.length > 12; });
@@ -468,7 +478,7 @@
     });
     if (v.kind === 'line') {
       v.series.forEach(function (se, k) {
-        var color = colorOf(se.name), d = '';
+        var color = colors[k], d = '';
         se.values.forEach(function (val, i) { if (val !== null) d += (d ? ' L' : 'M') + cx(i) + ',' + y(val); });
         svg.appendChild(s('path', { d: d, fill: 'none', stroke: color, 'stroke-width': 2 }));
         se.values.forEach(function (val, i) {
@@ -481,7 +491,7 @@
       var inner = v.kind === 'histogram' ? band - 1 : band * 0.8;
       var bw = inner / Math.max(1, m);
       v.series.forEach(function (se, k) {
-        var color = v.kind === 'histogram' ? '#3b5bdb' : colorOf(se.name);
+        var color = v.kind === 'histogram' ? PALETTE[0] : colors[k];
         se.values.forEach(function (val, i) {
           if (val === null) return;
           var x0 = cx(i) - inner / 2 + k * bw, y0 = y(Math.max(0, val)), y1 = y(Math.min(0, val));
@@ -508,10 +518,11 @@
         h('div', { class: 'src' }, 'from table ', v.table in byId ? link(v.table) : h('code', { text: v.table })));
       if (v.unavailable) add(box, h('div', { class: 'na', text: 'Not available: ' + v.unavailable }));
       else {
+        var colors = chartColors(v);
         if (v.series.length > 1) add(box, h('div', { class: 'legend' }, v.series.map(function (se, k) {
-          return h('span', null, h('span', { class: 'sw', style: 'background:' + colorOf(se.name) }), se.name);
+          return h('span', null, h('span', { class: 'sw', style: 'background:' + colors[k] }), se.name);
         })));
-        add(box, drawChart(v));
+        add(box, drawChart(v, colors));
         if (v.note) add(box, h('p', { class: 'muted', text: v.note }));
       }
       if (v.sql) add(box, h('details', null, h('summary', { text: 'query' }), h('pre', { text: v.sql })));
