@@ -318,6 +318,19 @@ fn docs_before_any_run_writes_the_project_pages_and_says_what_is_missing() {
         let why = c["unavailable"].as_str().unwrap();
         assert!(why.contains("has not been published"), "{why}");
     }
+
+    // a mistake in a chart spec is a configuration error with its line, exit code 2
+    let mut config = p.read_file("pipelines.yaml");
+    config.push_str("    - name: pie\n      title: Pie\n      table: rpt_attribution_channel\n      kind: pie\n      x: channel\n      y: share\n");
+    let line = config.lines().count() - 2;
+    p.write_file("pipelines.yaml", &config);
+    let out = p.run(&["docs"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains(&format!("pipelines.yaml:{line}")) && out.stderr.contains("pie"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
