@@ -9,8 +9,9 @@
   D.nodes.forEach(function (n) { byId[n.id] = n; });
   var PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1',
     '#9c755f', '#ff9da7', '#17becf', '#bcbd22', '#5a5a5a'];
-  var LAYER_COLORS = ['#364fc7', '#c92a2a', '#2b8a3e', '#e67700', '#862e9c', '#0b7285', '#5f3dc4',
-    '#a61e4d', '#495057', '#087f5b'];
+  // Folder outlines: no blue (the sources' colour) and no red (a failed model's).
+  var LAYER_COLORS = ['#2b8a3e', '#e67700', '#862e9c', '#0b7285', '#8d5524', '#5c940d', '#495057',
+    '#b08900', '#9c36b5', '#087f5b'];
   var STATUS_FILL = { ok: '#d3f0dd', warned: '#ffe8a3', failed: '#ffd0d0', skipped: '#e3e6e9',
     not_run: '#f4f6f8', source: '#dbe4fb' };
   var STATUS_WORD = { ok: 'ok', warned: 'warned', failed: 'failed', skipped: 'skipped',
