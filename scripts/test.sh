@@ -42,4 +42,15 @@ if [ ! -x .azurite/node_modules/.bin/azurite-blob ]; then
 fi
 export PARCOURS_AZURITE="$PWD/.azurite/node_modules/.bin/azurite-blob"
 
+# Headless Chromium and its WebDriver from Debian, and Selenium in its own venv, for the site
+# test (tests/site.rs loads `parcours docs`'s page from a file:// URL).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+if ! .venv-browser/bin/python -c "import selenium" 2>/dev/null; then
+    python3 -m venv .venv-browser
+    .venv-browser/bin/pip install --quiet --disable-pip-version-check "selenium==4.45.0"
+fi
+export PARCOURS_BROWSER_PYTHON="$PWD/.venv-browser/bin/python"
+
 cargo test --locked "$@"

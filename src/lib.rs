@@ -26,6 +26,7 @@ pub mod publish;
 pub mod report;
 pub mod run;
 pub mod session;
+pub mod site;
 pub mod storage;
 pub mod template;
 pub mod unit_test;

@@ -1100,11 +1100,12 @@ fn kill_at_every_point(
         }
         wanted.sort();
         let mut left = rt.block_on(wh.list(""));
-        // The warehouse lease (src/run/lease.rs) stays, released, between runs, and so does
-        // each Delta table's log (the fixture's vacuum_retention of 0s vacuums every file the
-        // rerun replaced).
+        // The warehouse lease (src/run/lease.rs) stays, released, between runs, and so do the
+        // run summaries the site's trends read (src/site/history.rs) and each Delta table's
+        // log (the fixture's vacuum_retention of 0s vacuums every file the rerun replaced).
         left.retain(|rel| {
             !rel.starts_with("_parcours/lease.")
+                && !rel.starts_with("_parcours/runs/")
                 && !rel
                     .split_once('/')
                     .is_some_and(|(t, r)| TABLES.contains(&t) && wh.delta && wh.is_record(r))

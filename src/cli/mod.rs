@@ -71,6 +71,15 @@ pub enum Command {
     Eval(EvalArgs),
     /// Document the SQL functions parcours adds (all, or one by name).
     Functions(FunctionsArgs),
+    /// Write the project's static HTML site (graph, model pages, last run, charts) to
+    /// target/site/index.html.
+    Docs(DocsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -249,6 +258,10 @@ pub struct RunArgs {
     /// every partition, instead of only their late-arrival window (with --start: the first night).
     #[arg(long)]
     pub full_refresh: bool,
+    /// Write the HTML site (`parcours docs`) once the models have run, whether they succeeded
+    /// or failed; `docs.after_run: true` in pipelines.yaml does it for every run.
+    #[arg(long)]
+    pub docs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -400,6 +413,7 @@ pub async fn execute(cli: Cli) -> Result<u8> {
         Command::Show(a) => inspect::show(&dir, &a).await,
         Command::Lineage(a) => inspect::lineage(&dir, &a).await,
         Command::Functions(a) => inspect::functions(&a),
+        Command::Docs(a) => run::docs(&dir, &a).await,
         Command::Generate(a) => generate::generate(a).await,
         Command::Eval(a) => generate::eval(a).await,
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use super::{RunArgs, open, selection};
+use super::{DocsArgs, RunArgs, open, open_at_last_run, selection};
 use crate::error::{Error, Result, exit};
 use crate::run as runner;
 
@@ -53,8 +53,10 @@ pub(super) async fn run(dir: &std::path::Path, a: &RunArgs) -> Result<u8> {
             .unwrap_or(cores)
             .max(1);
         let run_date = project.run_date;
+        let project = Arc::new(project);
+        let docs = (a.docs || project.config.docs.after_run).then(|| project.clone());
         tracing::info!(event = "run_start", run_id = %project.run_id, run_date = %run_date, full_refresh = project.full_refresh, models = selected.len(), "run");
-        let outcome = runner::run(Arc::new(project), selected, threads).await;
+        let outcome = runner::run(project, selected, threads).await;
         let code = match &outcome {
             Ok(report) => report.exit_code(),
             Err(e) => e.exit_code(),
@@ -83,10 +85,42 @@ pub(super) async fn run(dir: &std::path::Path, a: &RunArgs) -> Result<u8> {
             // One line per night; run_results.json holds the last night's details.
             println!("{run_date}  {}", summary.lines().last().unwrap_or_default());
         }
+        let last = i + 1 == count;
+        if let Some(project) = docs.filter(|_| last || code != exit::SUCCESS) {
+            write_docs(&project).await;
+        }
         if code != exit::SUCCESS {
             stopped();
             return Ok(code);
         }
     }
+    Ok(exit::SUCCESS)
+}
+
+/// `run --docs`: the site is a view of the run, so failing to write it is a warning, not the
+/// run's exit code.
+async fn write_docs(project: &crate::project::Project) {
+    match crate::site::write(project).await {
+        Ok(path) => {
+            tracing::info!(event = "docs_written", path = %path.display(), "site written to {}", path.display())
+        }
+        Err(e) => tracing::warn!(error = %e, "the site was not written"),
+    }
+}
+
+/// `parcours docs`: the site of the project, its last run and its charts. Without `--date`,
+/// the SQL shown resolved is that of the last published run's date.
+pub(super) async fn docs(dir: &std::path::Path, a: &DocsArgs) -> Result<u8> {
+    // An unreachable warehouse costs the trends and charts (the site says so), not the site.
+    let project = match open_at_last_run(dir, &a.project).await {
+        Ok(p) => p,
+        Err(e @ (crate::error::Error::Storage { .. } | crate::error::Error::Usage(_))) => {
+            tracing::warn!(error = %e, "the last run's date could not be read; the SQL is shown for today");
+            open(dir, &a.project)?
+        }
+        Err(e) => return Err(e),
+    };
+    let path = crate::site::write(&project).await?;
+    println!("{}", path.display());
     Ok(exit::SUCCESS)
 }

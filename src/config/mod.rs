@@ -6,6 +6,7 @@
 //! with [`locate`] so every message still carries `file:line`.
 
 pub mod datatype;
+pub mod docs;
 pub mod raw;
 pub mod tests;
 pub mod unit_tests;
@@ -46,6 +47,8 @@ pub struct Config {
     /// Unit tests declared in `pipelines.yaml` itself; those of `unit_test_paths` are read by
     /// [`unit_tests::load`].
     pub unit_tests: Vec<unit_tests::UnitTestSpec>,
+    /// What `parcours docs` adds to the site (`docs:`).
+    pub docs: docs::Docs,
     text: String,
 }
 
@@ -585,6 +588,7 @@ impl Validator<'_> {
             ));
         }
 
+        let docs = docs::validate(self.file, self.text, raw.docs)?;
         let unit_tests = unit_tests::validate(
             self.file,
             self.file.parent().unwrap_or(project_dir),
@@ -623,6 +627,7 @@ impl Validator<'_> {
                 .unit_test_paths
                 .unwrap_or_else(|| vec!["unit_tests".to_string()]),
             unit_tests,
+            docs,
             text: text.to_string(),
         })
     }

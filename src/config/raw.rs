@@ -39,6 +39,8 @@ pub struct RawProject {
     /// Model unit tests declared in this file (see `super::unit_tests`).
     #[serde(default)]
     pub unit_tests: Vec<super::unit_tests::RawUnitTest>,
+    /// What `parcours docs` adds to the site: charts, trend settings.
+    pub docs: Option<super::docs::RawDocs>,
 }
 
 /// A storage root: a URL, or a URL with non-secret options and HTTP settings.

@@ -382,6 +382,10 @@ pub struct ModelResult {
     pub bytes: Option<u64>,
     pub files: Option<usize>,
     pub duration_s: f64,
+    /// When the model started (RFC 3339, UTC), for the run page's timeline; absent for a
+    /// model that did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     pub error: Option<String>,
     pub tests: Vec<TestOutcome>,
     /// A partitioned model's published partitions this run replaced: `all`, a window
@@ -400,6 +404,7 @@ impl ModelResult {
             bytes: None,
             files: None,
             duration_s: 0.0,
+            started_at: None,
             error: None,
             tests: Vec::new(),
             partitions_rewritten: None,
@@ -502,6 +507,10 @@ pub async fn run(
     {
         Ok(mut report) => {
             report.unit_tests = unit_tests;
+            // Kept in the warehouse for the site's trends; losing it loses a trend point only.
+            if let Err(e) = crate::site::history::record(wh, &report).await {
+                tracing::warn!(error = %e, "run summary not kept in the warehouse: the site's trends will miss this run");
+            }
             crate::report::artifacts::write_run_results(&project, &report).map(|_| report)
         }
         Err(e) => Err(e),
@@ -764,6 +773,8 @@ async fn execute_model(
     let rewrites = partitioned.then(|| describe(replace));
     tracing::info!(event = "model_start", model = %model.name, materialization = model.settings.materialization.as_str(), partitions = rewrites.as_deref(), "start");
     let mut result = ModelResult::new(model, ModelStatus::Success);
+    result.started_at =
+        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
     result.partitions_rewritten = rewrites.clone();
     let joins = model.settings.joins;
     let mut outcome = match joins {
