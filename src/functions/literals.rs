@@ -1,5 +1,6 @@
 //! Arguments of parcours's aggregate functions that must be literals (the order of a Markov
-//! chain, the number of channels Shapley values are computed exactly for, which Shapley game),
+//! chain, the number of channels Shapley values are computed exactly for, which Shapley game,
+//! how many EM iterations Fellegi–Sunter may take),
 //! declared once. [`check_plan`] finds every call in a model's logical plan and refuses a column, a
 //! NULL or an out-of-range value there, so `validate`, `compile` and `run` reject it before
 //! anything runs; the accumulators read the same declarations ([`LiteralArg::value`]) when
@@ -26,7 +27,7 @@ pub struct LiteralArg {
 }
 
 /// Every literal argument of parcours's functions.
-pub fn literal_args() -> [LiteralArg; 3] {
+pub fn literal_args() -> [LiteralArg; 4] {
     [
         LiteralArg {
             function: super::markov::MarkovRemovalEffects::NAME,
@@ -58,6 +59,7 @@ pub fn literal_args() -> [LiteralArg; 3] {
             what: "max_iterations",
             default: super::fellegi_sunter::DEFAULT_MAX_ITERATIONS,
             range: 1..=super::fellegi_sunter::MAX_ITERATIONS,
+            choices: &[],
         },
     ]
 }
