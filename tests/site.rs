@@ -313,7 +313,12 @@ fn docs_before_any_run_writes_the_project_pages_and_says_what_is_missing() {
         .iter()
         .find(|n| n["id"] == "rpt_identity_fs_parameters")
         .unwrap();
-    assert!(fs["template"].as_str().unwrap().contains("prior_m"));
+    assert!(
+        fs["template"]
+            .as_str()
+            .unwrap()
+            .contains("fellegi_sunter_em(")
+    );
     for c in data["charts"].as_array().unwrap() {
         let why = c["unavailable"].as_str().unwrap();
         assert!(why.contains("has not been published"), "{why}");

@@ -641,7 +641,7 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
         ],
         returns: "List<Struct<channel: Utf8, coefficient, std_error, marginal_effect: Float64, \
             touches, n_journeys: Int64, intercept, intercept_std_error: Float64, iterations: \
-            UInt32, converged: Boolean>>: one entry per channel, sorted by channel; the fit's \
+            Int64, converged: Boolean>>: one entry per channel, sorted by channel; the fit's \
             intercept, journey count, iterations and convergence repeat on every entry",
         definition: "The fit of parcours's data-driven attribution model: a logistic regression of \
             conversion on each channel's number of touches in the journey, `P(convert) = σ(β_0 + \

@@ -39,9 +39,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, StructArray, UInt32Array,
-};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -373,7 +371,7 @@ impl LogisticTouchEffects {
             Field::new("n_journeys", DataType::Int64, false),
             Field::new("intercept", DataType::Float64, true),
             Field::new("intercept_std_error", DataType::Float64, true),
-            Field::new("iterations", DataType::UInt32, false),
+            Field::new("iterations", DataType::Int64, false),
             Field::new("converged", DataType::Boolean, false),
         ])
     }
@@ -467,7 +465,11 @@ impl Accumulator for LogisticAccumulator {
             Arc::new(Int64Array::from(vec![journeys_fitted; n])),
             repeat_f(fit.intercept),
             repeat_f(fit.intercept_std_error),
-            Arc::new(UInt32Array::from(vec![fit.iterations as u32; n])),
+            Arc::new(Int64Array::from(vec![
+                i64::try_from(fit.iterations)
+                    .unwrap_or(i64::MAX);
+                n
+            ])),
             Arc::new(BooleanArray::from(vec![fit.converged; n])),
         ];
         let entries = StructArray::try_new(LogisticTouchEffects::struct_fields(), columns, None)?;
