@@ -12,6 +12,8 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+mod unnest_keys;
+
 use crate::config::Execution;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -86,6 +88,7 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_optimizer_rules(unnest_keys::optimizer_rules())
         .build();
     let ctx = SessionContext::new_with_state(state);
     for udf in crate::functions::scalar_udfs() {
