@@ -17,7 +17,8 @@ pub mod exit {
     pub const CONFIG: u8 = 2;
     /// A source is missing, unreadable, corrupt or its schema drifted: nothing was run or written.
     pub const SOURCE_DATA: u8 = 3;
-    /// Storage failed: the warehouse is not reachable or not writable.
+    /// Storage failed: the warehouse is not reachable or not writable; or the cluster's
+    /// scheduler is not reachable.
     pub const STORAGE: u8 = 4;
     /// Another run holds the warehouse.
     pub const LOCKED: u8 = 5;
@@ -67,6 +68,11 @@ pub enum Error {
     #[error("{0}")]
     Execution(String),
 
+    /// The Ballista cluster cannot be reached or refused to start (its address is in the
+    /// message).
+    #[error("cluster: {0}")]
+    Cluster(String),
+
     /// A bug: an invariant of parcours or of the engine broke (DataFusion's own internal
     /// errors, a panicked task, a failed serialisation). Please report it.
     #[error("internal error: {0}")]
@@ -113,7 +119,7 @@ impl Error {
             Error::Config { .. } | Error::Usage(_) | Error::Sql(_) => exit::CONFIG,
             Error::Execution(_) => exit::MODEL_FAILED,
             Error::SourceData { .. } => exit::SOURCE_DATA,
-            Error::Storage { .. } => exit::STORAGE,
+            Error::Storage { .. } | Error::Cluster(_) => exit::STORAGE,
             Error::Locked(_) => exit::LOCKED,
             Error::Internal(_) => exit::INTERNAL,
         }

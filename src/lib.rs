@@ -9,10 +9,13 @@
 //! commands print, `functions` holds the UDFs, `generator` writes realistic raw exports and
 //! `eval` scores outputs against their truth. `lineage` traces every column to the upstream
 //! columns it comes from (and `lineage::pii` follows personal data through it); `unit_test`
-//! runs models on hand-made rows in memory.
+//! runs models on hand-made rows in memory. `cluster` runs the same queries on an Apache
+//! DataFusion Ballista cluster, and its scheduler and executor processes.
 
 pub mod catalog;
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod eval;

@@ -214,7 +214,11 @@ fn client_keys(http: &HttpSettings) -> Vec<(ClientConfigKey, String)> {
     keys
 }
 
-fn build_store(name: &str, url: &Url, spec: &StorageSpec) -> Result<Arc<dyn ObjectStore>> {
+pub(crate) fn build_store(
+    name: &str,
+    url: &Url,
+    spec: &StorageSpec,
+) -> Result<Arc<dyn ObjectStore>> {
     let options = &spec.options;
     let http = &spec.http;
     let has_http = http.retry.is_some() || http.timeout.is_some() || http.connect_timeout.is_some();

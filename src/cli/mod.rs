@@ -4,6 +4,8 @@
 //! (compile, validate, list, show, lineage, functions), [`unit`] (test: data and unit tests) and
 //! [`generate`] (generate, eval).
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod generate;
 mod inspect;
 mod run;
@@ -74,6 +76,12 @@ pub enum Command {
     /// Write the project's static HTML site (graph, model pages, last run, charts) to
     /// target/site/index.html.
     Docs(DocsArgs),
+    /// Start a Ballista scheduler with every parcours function (for `--cluster`).
+    #[cfg(feature = "cluster")]
+    Scheduler(cluster::SchedulerArgs),
+    /// Start a Ballista executor with every parcours function, attached to a scheduler.
+    #[cfg(feature = "cluster")]
+    Executor(cluster::ExecutorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +194,10 @@ pub struct ProjectArgs {
     /// Where spilling operators write beyond the memory limit; overrides execution.temp_dir.
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
+    /// Run the queries on the Ballista cluster whose scheduler is at this address
+    /// (df://host:50050); overrides execution.engine.
+    #[arg(long, value_name = "df://HOST:PORT", env = "PARCOURS_CLUSTER")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -345,6 +357,12 @@ fn open(dir: &std::path::Path, p: &ProjectArgs) -> Result<Project> {
     if let Some(dir) = &p.temp_dir {
         exec.temp_dir = Some(dir.clone());
     }
+    if let Some(address) = &p.cluster {
+        exec.engine = crate::config::Engine::Ballista {
+            scheduler: crate::config::parse_scheduler(address)
+                .map_err(|m| Error::Usage(format!("--cluster {m}")))?,
+        };
+    }
     Ok(project)
 }
 
@@ -416,5 +434,9 @@ pub async fn execute(cli: Cli) -> Result<u8> {
         Command::Docs(a) => run::docs(&dir, &a).await,
         Command::Generate(a) => generate::generate(a).await,
         Command::Eval(a) => generate::eval(a).await,
+        #[cfg(feature = "cluster")]
+        Command::Scheduler(a) => cluster::scheduler(a).await,
+        #[cfg(feature = "cluster")]
+        Command::Executor(a) => cluster::executor(a).await,
     }
 }

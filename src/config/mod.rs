@@ -171,6 +171,55 @@ pub struct Execution {
     pub late_arrival_days: u32,
     /// DataFusion options (`datafusion.…` = value), checked against DataFusion's own list.
     pub datafusion: Vec<(String, String)>,
+    /// Where the queries run.
+    pub engine: Engine,
+}
+
+/// Where a run's queries execute. Everything else (storage, publishing, tests, the lease)
+/// happens in the `parcours run` process either way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// In this process.
+    #[default]
+    Local,
+    /// On an Apache DataFusion Ballista cluster: its scheduler's address, `df://host:port`.
+    Ballista { scheduler: String },
+}
+
+impl Engine {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Local => "local",
+            Engine::Ballista { .. } => "ballista",
+        }
+    }
+}
+
+/// Checks a scheduler address: `df://host:port` (the port defaults to 50050).
+pub fn parse_scheduler(text: &str) -> std::result::Result<String, String> {
+    // `host:port` is what operators type for a gRPC peer; it means the same as df://host:port
+    let full = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("df://{text}")
+    };
+    let url = url::Url::parse(&full)
+        .map_err(|e| format!("`{text}` is not an address ({e}); write df://host:50050"))?;
+    if url.scheme() != "df" {
+        return Err(format!(
+            "`{text}`: a scheduler address starts with df://, e.g. df://host:50050"
+        ));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("`{text}` names no host; write df://host:50050"))?;
+    if !url.path().trim_matches('/').is_empty() {
+        return Err(format!(
+            "`{text}`: a scheduler address has no path; write df://host:50050"
+        ));
+    }
+    Ok(format!("df://{host}:{}", url.port().unwrap_or(50050)))
 }
 
 /// A typed variable. In SQL it becomes a literal of its type, never pasted text.
@@ -581,6 +630,23 @@ impl Validator<'_> {
             }
             datafusion.push((key.clone(), value));
         }
+        let engine = match &exec.engine {
+            None => Engine::Local,
+            Some(raw::RawEngine::Name(n)) if n == "local" => Engine::Local,
+            Some(raw::RawEngine::Name(n)) => {
+                return Err(self.err(&["execution", "engine"], format!(
+                    "execution.engine `{n}` is not an engine; write `local` or `{{ballista: {{scheduler: df://host:50050}}}}`"
+                )));
+            }
+            Some(raw::RawEngine::Ballista { ballista }) => Engine::Ballista {
+                scheduler: parse_scheduler(&ballista.scheduler).map_err(|m| {
+                    self.err(
+                        &["execution", "engine"],
+                        format!("execution.engine.ballista.scheduler {m}"),
+                    )
+                })?,
+            },
+        };
         if exec.threads == Some(0) || exec.target_partitions == Some(0) {
             return Err(self.err(
                 &["execution"],
@@ -622,6 +688,7 @@ impl Validator<'_> {
                 wait_for_lease,
                 late_arrival_days,
                 datafusion,
+                engine,
             },
             unit_test_paths: raw
                 .unit_test_paths
@@ -1076,6 +1143,55 @@ mod unit {
             .unwrap_err()
             .to_string();
         assert!(err.contains("iceberg") && err.contains("delta"), "{err}");
+    }
+
+    #[test]
+    fn engines_are_checked_where_they_are_written() {
+        let parse =
+            |yaml: &str| Config::parse(Path::new("."), "pipelines.yaml".into(), yaml.to_string());
+        assert_eq!(
+            parse("models: {}\n").unwrap().execution.engine,
+            Engine::Local
+        );
+        assert_eq!(
+            parse("execution:\n  engine: local\n")
+                .unwrap()
+                .execution
+                .engine,
+            Engine::Local
+        );
+        let on =
+            parse("execution:\n  engine:\n    ballista:\n      scheduler: df://sched\n").unwrap();
+        assert_eq!(
+            on.execution.engine,
+            Engine::Ballista {
+                scheduler: "df://sched:50050".into()
+            }
+        );
+        let err = parse("execution:\n  threads: 2\n  engine: spark\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipelines.yaml:3") && err.contains("`spark`"),
+            "{err}"
+        );
+        let err = parse("execution:\n  engine:\n    ballista:\n      scheduler: http://x:1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipelines.yaml:2") && err.contains("df://"),
+            "{err}"
+        );
+
+        assert_eq!(parse_scheduler("df://h:7").unwrap(), "df://h:7");
+        assert_eq!(parse_scheduler("h:7").unwrap(), "df://h:7");
+        assert_eq!(parse_scheduler("10.0.0.5").unwrap(), "df://10.0.0.5:50050");
+        assert!(
+            parse_scheduler("df://h:7/jobs")
+                .unwrap_err()
+                .contains("no path")
+        );
+        assert!(parse_scheduler("df://:7").is_err());
     }
 
     #[test]

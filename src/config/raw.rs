@@ -330,4 +330,21 @@ pub struct RawExecution {
     /// applied after parcours's own defaults.
     #[serde(default)]
     pub datafusion: BTreeMap<String, serde_norway::Value>,
+    /// Where the models' queries run: `local` (the default) or
+    /// `{ballista: {scheduler: df://host:50050}}`.
+    pub engine: Option<RawEngine>,
+}
+
+/// `engine: local` or `engine: {ballista: {scheduler: df://host:port}}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawEngine {
+    Name(String),
+    Ballista { ballista: RawBallista },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBallista {
+    pub scheduler: String,
 }

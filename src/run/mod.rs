@@ -304,6 +304,15 @@ pub async fn prepare(
             schemas.insert(name.clone(), schema);
         } else {
             let df = plan(&ctx, model).await?;
+            #[cfg(feature = "cluster")]
+            if let crate::config::Engine::Ballista { scheduler } = &project.config.execution.engine
+            {
+                crate::cluster::check_plan(df.logical_plan()).map_err(|why| {
+                    Error::config(&model.path, None, format!(
+                        "model `{name}` cannot run on the cluster at {scheduler}: {why}; table functions and in-memory tables do not travel, so rewrite it with scalar or aggregate functions, or run it with execution.engine: local"
+                    ))
+                })?;
+            }
             if let Some(col) = &model.settings.partition_by
                 && df.schema().field_with_unqualified_name(col).is_err()
             {
@@ -391,6 +400,8 @@ pub struct ModelResult {
     /// A partitioned model's published partitions this run replaced: `all`, a window
     /// `YYYY-MM-DD..YYYY-MM-DD`, or `returned` (those its result has).
     pub partitions_rewritten: Option<String>,
+    /// Where the model's queries ran: `local` or `ballista`.
+    pub engine: &'static str,
 }
 
 impl ModelResult {
@@ -408,6 +419,7 @@ impl ModelResult {
             error: None,
             tests: Vec::new(),
             partitions_rewritten: None,
+            engine: "local",
         }
     }
 
@@ -427,6 +439,8 @@ pub struct RunReport {
     pub full_refresh: bool,
     pub started_at: String,
     pub elapsed_s: f64,
+    /// Where the queries ran: `local` or `ballista` (with the scheduler's address).
+    pub engine: String,
     pub success: bool,
     pub results: Vec<ModelResult>,
     pub singular_tests: Vec<TestOutcome>,
@@ -454,6 +468,12 @@ pub async fn run(
     threads: usize,
 ) -> Result<RunReport> {
     let started = Instant::now();
+    // An unreachable cluster fails the night at once, before anything is read or leased.
+    #[cfg(feature = "cluster")]
+    if let crate::config::Engine::Ballista { scheduler } = &project.config.execution.engine {
+        crate::cluster::ensure_reachable(scheduler)?;
+        tracing::info!(event = "engine", engine = "ballista", scheduler = %scheduler, "queries run on the cluster at {scheduler}");
+    }
     // Unit tests first: a model whose logic is wrong publishes nothing, and neither does
     // anything else, since the night's tables must agree with each other.
     let unit_tests = if project.skip_unit {
@@ -473,6 +493,7 @@ pub async fn run(
             full_refresh: project.full_refresh,
             started_at: project.started_at.to_rfc3339(),
             elapsed_s: started.elapsed().as_secs_f64(),
+            engine: engine_label(&project.config.execution.engine),
             success: false,
             results: Vec::new(),
             singular_tests: Vec::new(),
@@ -623,6 +644,7 @@ async fn run_leased(
                     let run = RunStamp {
                         id: project.run_id.clone(),
                         date: project.run_date,
+                        engine: project.config.execution.engine.name(),
                     };
                     let lease = lease.clone();
                     progress.start(&name);
@@ -678,6 +700,7 @@ async fn run_leased(
         full_refresh: project.full_refresh,
         started_at: project.started_at.to_rfc3339(),
         elapsed_s: started.elapsed().as_secs_f64(),
+        engine: engine_label(&project.config.execution.engine),
         success,
         results,
         singular_tests: singular,
@@ -685,6 +708,14 @@ async fn run_leased(
         unit_tests: Vec::new(),
     };
     Ok(report)
+}
+
+/// The engine as run_results.json records it.
+fn engine_label(engine: &crate::config::Engine) -> String {
+    match engine {
+        crate::config::Engine::Local => "local".into(),
+        crate::config::Engine::Ballista { scheduler } => format!("ballista {scheduler}"),
+    }
 }
 
 pub fn status_word(s: ModelStatus) -> &'static str {
@@ -758,6 +789,7 @@ fn describe(replace: Replace) -> String {
 struct RunStamp {
     id: String,
     date: chrono::NaiveDate,
+    engine: &'static str,
 }
 
 async fn execute_model(
@@ -771,8 +803,9 @@ async fn execute_model(
     let start = Instant::now();
     let partitioned = model.settings.materialization == Materialization::Partitioned;
     let rewrites = partitioned.then(|| describe(replace));
-    tracing::info!(event = "model_start", model = %model.name, materialization = model.settings.materialization.as_str(), partitions = rewrites.as_deref(), "start");
+    tracing::info!(event = "model_start", model = %model.name, materialization = model.settings.materialization.as_str(), partitions = rewrites.as_deref(), engine = run.engine, "start");
     let mut result = ModelResult::new(model, ModelStatus::Success);
+    result.engine = run.engine;
     result.started_at =
         Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
     result.partitions_rewritten = rewrites.clone();
@@ -794,6 +827,7 @@ async fn execute_model(
         publish::discard_table(wh, &run.id, &model.name).await;
         settle_memory(ctx).await;
         result = ModelResult::new(model, ModelStatus::Success);
+        result.engine = run.engine;
         result.partitions_rewritten = rewrites.clone();
         let ctx = sort_merge(ctx);
         outcome = materialize(&ctx, wh, model, run, lease, replace, &mut result).await;
@@ -808,11 +842,11 @@ async fn execute_model(
     result.duration_s = start.elapsed().as_secs_f64();
     match result.status {
         ModelStatus::Success | ModelStatus::Warn => tracing::info!(
-            event = "model_end", model = %model.name, status = status_word(result.status),
+            event = "model_end", model = %model.name, status = status_word(result.status), engine = run.engine,
             rows = result.rows, bytes = result.bytes, duration_ms = (result.duration_s * 1000.0) as u64, "done"
         ),
         _ => tracing::error!(
-            event = "model_end", model = %model.name, status = status_word(result.status),
+            event = "model_end", model = %model.name, status = status_word(result.status), engine = run.engine,
             duration_ms = (result.duration_s * 1000.0) as u64, error = result.error.as_deref().unwrap_or(""), "failed"
         ),
     }
@@ -1040,6 +1074,7 @@ pub async fn test(project: &Project, selected: &BTreeSet<String>) -> Result<RunR
         full_refresh: project.full_refresh,
         started_at: project.started_at.to_rfc3339(),
         elapsed_s: started.elapsed().as_secs_f64(),
+        engine: engine_label(&project.config.execution.engine),
         success,
         results,
         singular_tests: singular,

@@ -1,6 +1,7 @@
 //! The one place that builds a DataFusion session: object stores, UDFs, memory pool, spilling and
-//! the write options every published table shares. The CLI, the tests and (later) Ballista start
-//! from here so they all speak the same SQL dialect.
+//! the write options every published table shares. The CLI, the tests and the Ballista client
+//! start from here, and the Ballista scheduler takes its optimizer rules from here, so they all
+//! speak the same SQL dialect and plan it the same way.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 mod unnest_keys;
 
-use crate::config::Execution;
+use crate::config::{Engine, Execution};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
@@ -84,12 +85,35 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
         runtime.register_object_store(&root.store_url(), root.store.clone());
     }
 
+    #[cfg(feature = "cluster")]
+    let config = match &exec.engine {
+        Engine::Ballista { .. } => crate::cluster::client_config(config),
+        Engine::Local => config,
+    };
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
-        .with_optimizer_rules(unnest_keys::optimizer_rules())
+        .with_optimizer_rules(match &exec.engine {
+            Engine::Local => optimizer_rules(),
+            #[cfg(feature = "cluster")]
+            Engine::Ballista { .. } => crate::cluster::client_rules(optimizer_rules()),
+            #[cfg(not(feature = "cluster"))]
+            Engine::Ballista { .. } => optimizer_rules(),
+        })
         .build();
+    let state = match &exec.engine {
+        Engine::Local => state,
+        #[cfg(feature = "cluster")]
+        Engine::Ballista { scheduler } => crate::cluster::client_state(state, scheduler)?,
+        #[cfg(not(feature = "cluster"))]
+        Engine::Ballista { .. } => {
+            return Err(Error::Usage(
+                "execution.engine is ballista, but this parcours was built without the `cluster` feature".into(),
+            ));
+        }
+    };
+    // Functions are registered last: making a state Ballista's resets its function list.
     let ctx = SessionContext::new_with_state(state);
     for udf in crate::functions::scalar_udfs() {
         ctx.register_udf(udf);
@@ -98,4 +122,9 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
         ctx.register_udaf(udaf);
     }
     Ok(ctx)
+}
+
+/// DataFusion's optimizer rules with parcours's guards among them (see `unnest_keys`).
+pub fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    unnest_keys::optimizer_rules()
 }
