@@ -151,28 +151,6 @@ impl Cluster {
     }
 }
 
-fn generate(p: &TestProject, out: &str, env: &[(&str, &str)]) {
-    let mut c = common::bin();
-    c.current_dir(p.path()).args([
-        "generate",
-        "--out",
-        out,
-        "--scale",
-        "0.01",
-        "--days",
-        "14",
-        "--end-date",
-        "2026-10-31",
-        "--seed",
-        "7",
-    ]);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let o = c.output().expect("generate");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
 fn run(p: &TestProject, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let mut args = vec!["--log-format", "json", "run", "--date", "2026-10-31"];
     args.extend_from_slice(extra);
@@ -255,7 +233,7 @@ fn assert_same_tables(
 #[ignore = "issue 14: the pipeline runs (56 ok) but 6 tables differ from the local engine's (fct_attribution, fct_conversion, ...)"]
 fn the_reference_pipeline_on_a_cluster_publishes_what_the_local_engine_does() {
     let p = reference_project();
-    generate(&p, "data/raw", &[]);
+    p.generate_into("data/raw", 14, 7, &[]);
     let local = run(&p, &[], &[]);
     assert_eq!(local.code, 0, "{}", local.all());
 
@@ -347,7 +325,7 @@ fn on_s3_the_executors_read_and_write_the_bucket_with_their_own_credentials() {
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let p = reference_project();
-    generate(&p, "s3://lake/raw", &env);
+    p.generate_into("s3://lake/raw", 14, 7, &env);
     let raw = ["--storage", "raw=s3://lake/raw"];
     let mut args = raw.to_vec();
     args.extend(["--storage", "warehouse=s3://lake/wh-local"]);
@@ -386,7 +364,7 @@ fn on_s3_the_executors_read_and_write_the_bucket_with_their_own_credentials() {
 #[ignore = "issue 14: not yet seen to finish; Ballista may wait on a lost executor's stage"]
 fn an_executor_killed_mid_run_tears_no_table_and_the_next_night_succeeds() {
     let p = reference_project();
-    generate(&p, "data/raw", &[]);
+    p.generate_into("data/raw", 14, 7, &[]);
     let local = run(&p, &["--storage", "warehouse=data/wh-local"], &[]);
     assert_eq!(local.code, 0, "{}", local.all());
 

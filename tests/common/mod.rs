@@ -87,13 +87,21 @@ impl TestProject {
     /// Generates `days` days of sample exports at scale 0.01, ending on 2026-10-31, into
     /// `data/raw` of this project, and asserts it worked.
     pub fn generate_raw(&self, days: u32, seed: u64) {
-        let out = bin()
-            .current_dir(self.path())
-            .args(["generate", "--out", "data/raw", "--scale", "0.01"])
+        self.generate_into("data/raw", days, seed, &[]);
+    }
+
+    /// As [`Self::generate_raw`], into `out` (a folder of this project or a bucket URL), with
+    /// `env` (a bucket's credentials) set for the generator.
+    pub fn generate_into(&self, out: &str, days: u32, seed: u64, env: &[(&str, &str)]) {
+        let mut c = bin();
+        c.current_dir(self.path())
+            .args(["generate", "--out", out, "--scale", "0.01"])
             .args(["--days", &days.to_string(), "--end-date", "2026-10-31"])
-            .args(["--seed", &seed.to_string()])
-            .output()
-            .expect("generate");
+            .args(["--seed", &seed.to_string()]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("generate");
         assert!(
             out.status.success(),
             "{}",
