@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cluster::processes::{self, ExecutorOptions, SchedulerOptions};
+use crate::cluster::processes::{self, ExecutorOptions, SchedulerOptions, Scheduling};
 use crate::error::{Error, Result, exit};
 
 #[derive(Debug, Args)]
@@ -26,6 +26,10 @@ pub struct SchedulerArgs {
     /// Failures of one task (a lost executor included) before its query fails.
     #[arg(long, default_value_t = 4, env = "PARCOURS_TASK_MAX_FAILURES")]
     pub task_max_failures: usize,
+    /// How tasks reach executors: `pull` (executors ask for work) or `push`; the executors must
+    /// be started with the same.
+    #[arg(long, value_enum, default_value_t = Scheduling::Pull, env = "PARCOURS_SCHEDULING")]
+    pub scheduling: Scheduling,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +62,9 @@ pub struct ExecutorArgs {
     /// Seconds between heartbeats to the scheduler.
     #[arg(long, default_value_t = 10, env = "PARCOURS_HEARTBEAT")]
     pub heartbeat: u64,
+    /// How tasks reach this executor: the scheduler's --scheduling.
+    #[arg(long, value_enum, default_value_t = Scheduling::Pull, env = "PARCOURS_SCHEDULING")]
+    pub scheduling: Scheduling,
 }
 
 pub(super) async fn scheduler(a: SchedulerArgs) -> Result<u8> {
@@ -67,6 +74,7 @@ pub(super) async fn scheduler(a: SchedulerArgs) -> Result<u8> {
         port: a.port,
         executor_timeout_s: a.executor_timeout.max(1),
         task_max_failures: a.task_max_failures.max(1),
+        scheduling: a.scheduling,
     })
     .await?;
     Ok(exit::SUCCESS)
@@ -94,6 +102,7 @@ pub(super) async fn executor(a: ExecutorArgs) -> Result<u8> {
         work_dir: a.work_dir,
         memory_limit,
         heartbeat_s: a.heartbeat.max(1),
+        scheduling: a.scheduling,
     })
     .await?;
     Ok(exit::SUCCESS)

@@ -11,6 +11,7 @@
 //! anything runs.
 
 mod codec;
+mod ignore_nulls;
 pub mod processes;
 mod stores;
 
@@ -47,15 +48,18 @@ pub fn client_config(config: SessionConfig) -> SessionConfig {
 /// The client's logical optimizer rules: its plan travels to the scheduler as protobuf, and the
 /// columns DataFusion's leaf-expression extraction invents (`__datafusion_extracted_N`) come back
 /// with a different qualifier, which fails the scheduler's decoding. The scheduler optimises the
-/// decoded plan again with every rule, in one process.
+/// decoded plan again with every rule, in one process. A last rule carries `IGNORE NULLS` in a
+/// window function's name, which the plan's trip to the executors would otherwise lose.
 pub fn client_rules(
     rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
 ) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     const NO_ROUND_TRIP: [&str; 2] = ["extract_leaf_expressions", "push_down_leaf_projections"];
-    rules
+    let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = rules
         .into_iter()
         .filter(|r| !NO_ROUND_TRIP.contains(&r.name()))
-        .collect()
+        .collect();
+    rules.push(Arc::new(ignore_nulls::CarryIgnoreNulls));
+    rules
 }
 
 /// Makes `state` plan on the cluster whose scheduler is `scheduler` (`df://host:port`).

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
@@ -25,6 +26,26 @@ use super::codec::Codec;
 use super::stores::EnvStores;
 use crate::error::{Error, Result};
 
+/// How tasks reach executors. Pull is the default: under Ballista 55's push scheduling, a task
+/// cancelled because an executor was lost never gives its slot back to the executor that
+/// survives (the slot is refunded from the task's stage, which the loss rolled back), so after a
+/// lost executor the cluster waits forever on slots it believes busy. An executor that pulls
+/// counts its own free slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scheduling {
+    Pull,
+    Push,
+}
+
+impl Scheduling {
+    fn policy(self) -> TaskSchedulingPolicy {
+        match self {
+            Scheduling::Pull => TaskSchedulingPolicy::PullStaged,
+            Scheduling::Push => TaskSchedulingPolicy::PushStaged,
+        }
+    }
+}
+
 /// How the scheduler is started.
 #[derive(Debug, Clone)]
 pub struct SchedulerOptions {
@@ -36,6 +57,7 @@ pub struct SchedulerOptions {
     pub executor_timeout_s: u64,
     /// How many times a task may fail (an executor lost with it included) before its job fails.
     pub task_max_failures: usize,
+    pub scheduling: Scheduling,
 }
 
 /// How an executor is started.
@@ -55,6 +77,7 @@ pub struct ExecutorOptions {
     /// the host's memory).
     pub memory_limit: Option<u64>,
     pub heartbeat_s: u64,
+    pub scheduling: Scheduling,
 }
 
 /// A runtime like the client's: stores from the environment, no cached listings (a night
@@ -89,6 +112,9 @@ fn scheduler_session(
     for udaf in crate::functions::aggregate_udfs() {
         state.register_udaf(Arc::new(udaf))?;
     }
+    for udwf in super::ignore_nulls::functions() {
+        state.register_udwf(udwf)?;
+    }
     Ok(state)
 }
 
@@ -113,6 +139,7 @@ pub async fn scheduler(o: SchedulerOptions) -> Result<()> {
         expire_dead_executor_interval_seconds: (o.executor_timeout_s / 3).max(1),
         no_executors_grace_period_seconds: o.executor_timeout_s,
         task_max_failures: o.task_max_failures,
+        scheduling_policy: o.scheduling.policy(),
         override_logical_codec: Some(Arc::new(Codec::default())),
         ..Default::default()
     }
@@ -173,6 +200,11 @@ pub async fn executor(o: ExecutorOptions) -> Result<()> {
             .aggregate_functions
             .insert(udaf.name().to_string(), Arc::new(udaf));
     }
+    for udwf in super::ignore_nulls::functions() {
+        registry
+            .window_functions
+            .insert(udwf.name().to_string(), udwf);
+    }
     if let Some(dir) = &o.work_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::Usage(format!(
@@ -193,6 +225,7 @@ pub async fn executor(o: ExecutorOptions) -> Result<()> {
         work_dir: o.work_dir.as_ref().map(|d| d.display().to_string()),
         memory_pool_size: o.memory_limit,
         executor_heartbeat_interval_seconds: o.heartbeat_s,
+        task_scheduling_policy: o.scheduling.policy(),
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(move |_| runtime(spill.as_ref()))),
         override_logical_codec: Some(Arc::new(Codec::default())),
