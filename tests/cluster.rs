@@ -264,10 +264,27 @@ fn the_reference_pipeline_on_a_cluster_publishes_what_the_local_engine_does() {
         .collect();
     assert!(!ends.is_empty());
     assert!(ends.iter().all(|v| v["engine"] == "ballista"), "{ends:?}");
+    // ... and how the job that wrote a model ran: at least one task per stage. Ballista 55's
+    // metrics answer fails for some jobs (its stage metrics do not match the stage's
+    // operators), so a model may lack the counts, but most have them.
+    let written: Vec<&serde_json::Value> = ends.iter().filter(|v| v["rows"].is_u64()).collect();
+    let counted: Vec<&&serde_json::Value> =
+        written.iter().filter(|v| v["stages"].is_u64()).collect();
+    assert!(counted.len() * 2 > written.len(), "{written:?}");
+    for v in &counted {
+        assert!(v["stages"].as_u64() >= Some(1), "{v}");
+        assert!(v["tasks"].as_u64() >= v["stages"].as_u64(), "{v}");
+    }
     let results: serde_json::Value =
         serde_json::from_str(&p.read_file("target/run_results.json")).expect("json");
     assert_eq!(results["engine"], format!("ballista {}", cluster.address()));
     assert_eq!(results["success"], true);
+    let models = results["results"].as_array().expect("results");
+    // More than one stage somewhere: the joins and aggregates were split across executors.
+    assert!(
+        models.iter().any(|m| m["stages"].as_u64() > Some(1)),
+        "{models:?}"
+    );
 }
 
 /// Every table under `prefix` in a bucket: table → its sorted rows.

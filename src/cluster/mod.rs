@@ -101,6 +101,39 @@ pub fn ensure_reachable(scheduler: &str) -> Result<()> {
     Err(unreachable(last))
 }
 
+/// The scheduler's job behind an executed plan: Ballista's client plan is one
+/// `DistributedQueryExec`, which learns its job id once the query is accepted.
+pub fn job_of(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Option<String> {
+    plan.downcast_ref::<ballista_core::execution_plans::DistributedQueryExec<LogicalPlanNode>>()
+        .and_then(|d| d.job_id())
+        .map(|id| id.to_string())
+}
+
+/// How a finished job ran: its stages and their tasks (one per partition), as the scheduler
+/// reports them. This only feeds the log, so a scheduler that cannot say is not an error.
+pub async fn job_shape(scheduler: &str, job_id: &str) -> std::result::Result<(u32, u32), String> {
+    use ballista_core::serde::protobuf::GetJobMetricsParams;
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    let (host, port) = host_port(scheduler).map_err(|e| e.to_string())?;
+    let ask = async {
+        let mut client = SchedulerGrpcClient::connect(format!("http://{host}:{port}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let metrics = client
+            .get_job_metrics(GetJobMetricsParams {
+                job_id: job_id.to_string(),
+            })
+            .await
+            .map_err(|e| e.message().to_string())?
+            .into_inner();
+        let tasks = metrics.stages.iter().map(|s| s.partitions).sum();
+        Ok((metrics.stages.len() as u32, tasks))
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, ask)
+        .await
+        .map_err(|_| "no answer in 5 s".to_string())?
+}
+
 /// Refuses a plan that cannot be sent to the scheduler, with the reason: DataFusion's plan
 /// encoding is what the cluster receives, so encoding it here finds the problem at `validate`.
 pub fn check_plan(plan: &LogicalPlan) -> std::result::Result<(), String> {

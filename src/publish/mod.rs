@@ -29,7 +29,9 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef};
 use chrono::NaiveDate;
 use datafusion::config::TableParquetOptions;
-use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::file_format::format_as_file_type;
+use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::DataFrame;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -128,6 +130,8 @@ pub struct Staged {
     pub replace: Replace,
     /// The run's logical date, recorded in the commit record.
     pub run_date: Option<NaiveDate>,
+    /// The cluster job that wrote the files (`None` on the local engine).
+    pub job: Option<String>,
 }
 
 /// The partitions of a partitioned table that a publish replaces. Partitions the new result
@@ -175,14 +179,30 @@ pub async fn stage(
     let url = root.folder_url(&rel)?;
     let prefix = root.path(&rel);
     let full_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let mut write_opts = DataFrameWriteOptions::new();
-    if let Some((col, _)) = &partition {
-        write_opts = write_opts.with_partition_by(vec![col.clone()]);
-    }
-    let counts = df
-        .write_parquet(url.as_str(), write_opts, Some(options))
+    // What `DataFrame::write_parquet` does, with the physical plan kept: on a cluster it names
+    // the scheduler's job, which the run log describes.
+    let writing =
+        |e: datafusion::error::DataFusionError| Error::query(&format!("writing `{table}`"), &e);
+    let (state, plan) = df.into_parts();
+    let format = Arc::new(ParquetFormatFactory::new_with_options(options));
+    let partition_by = partition.iter().map(|(c, _)| c.clone()).collect();
+    let plan = LogicalPlanBuilder::copy_to(
+        plan,
+        url.to_string(),
+        format_as_file_type(format),
+        Default::default(),
+        partition_by,
+    )
+    .and_then(|b| b.build())
+    .map_err(writing)?;
+    let physical = state.create_physical_plan(&plan).await.map_err(writing)?;
+    let counts = datafusion::physical_plan::collect(Arc::clone(&physical), state.task_ctx())
         .await
-        .map_err(|e| Error::query(&format!("writing `{table}`"), &e))?;
+        .map_err(writing)?;
+    #[cfg(feature = "cluster")]
+    let job = crate::cluster::job_of(&physical);
+    #[cfg(not(feature = "cluster"))]
+    let job = None;
     let reported: u64 = counts
         .iter()
         .filter_map(|b| {
@@ -265,6 +285,7 @@ pub async fn stage(
         partition,
         replace: Replace::Returned,
         run_date: None,
+        job,
     })
 }
 

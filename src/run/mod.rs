@@ -402,6 +402,11 @@ pub struct ModelResult {
     pub partitions_rewritten: Option<String>,
     /// Where the model's queries ran: `local` or `ballista`.
     pub engine: &'static str,
+    /// On a cluster: the stages of the job that wrote the model, and their tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stages: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<u32>,
 }
 
 impl ModelResult {
@@ -420,6 +425,8 @@ impl ModelResult {
             tests: Vec::new(),
             partitions_rewritten: None,
             engine: "local",
+            stages: None,
+            tasks: None,
         }
     }
 
@@ -645,6 +652,12 @@ async fn run_leased(
                         id: project.run_id.clone(),
                         date: project.run_date,
                         engine: project.config.execution.engine.name(),
+                        scheduler: match &project.config.execution.engine {
+                            crate::config::Engine::Ballista { scheduler } => {
+                                Some(scheduler.clone())
+                            }
+                            crate::config::Engine::Local => None,
+                        },
                     };
                     let lease = lease.clone();
                     progress.start(&name);
@@ -790,6 +803,9 @@ struct RunStamp {
     id: String,
     date: chrono::NaiveDate,
     engine: &'static str,
+    /// The cluster's scheduler, asked how each model's job ran.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    scheduler: Option<String>,
 }
 
 async fn execute_model(
@@ -843,6 +859,7 @@ async fn execute_model(
     match result.status {
         ModelStatus::Success | ModelStatus::Warn => tracing::info!(
             event = "model_end", model = %model.name, status = status_word(result.status), engine = run.engine,
+            stages = result.stages, tasks = result.tasks,
             rows = result.rows, bytes = result.bytes, duration_ms = (result.duration_s * 1000.0) as u64, "done"
         ),
         _ => tracing::error!(
@@ -919,6 +936,18 @@ async fn materialize(
         .map_err(|e| with_model(e, model))?;
     staged.replace = replace;
     staged.run_date = Some(run.date);
+    #[cfg(feature = "cluster")]
+    if let (Some(scheduler), Some(job)) = (&run.scheduler, &staged.job) {
+        match crate::cluster::job_shape(scheduler, job).await {
+            Ok((stages, tasks)) => {
+                result.stages = Some(stages);
+                result.tasks = Some(tasks);
+            }
+            Err(why) => {
+                tracing::debug!(model = %name, job = %job, "no stage count from the scheduler: {why}")
+            }
+        }
+    }
     if let Replace::Window { start, end } = replace {
         // Computed from a window's worth of input, such partitions are likely partial: the SQL
         // should filter on {{ window_start }}.
