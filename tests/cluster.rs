@@ -287,6 +287,76 @@ fn the_reference_pipeline_on_a_cluster_publishes_what_the_local_engine_does() {
     );
 }
 
+/// Every value and export shape the raw contract allows (nulls in every nullable column, every
+/// interaction type on every channel, dirty e-mails and phones of every form, a night without
+/// an export), over two incremental nights: the cluster publishes the local engine's rows.
+#[test]
+fn contract_edge_data_over_two_nights_gives_the_local_engine_s_rows() {
+    let p = reference_project();
+    let out = common::bin()
+        .current_dir(p.path())
+        .args([
+            "generate",
+            "--profile",
+            "contract-edges",
+            "--out",
+            "data/raw",
+        ])
+        .args([
+            "--scale",
+            "0.005",
+            "--days",
+            "10",
+            "--end-date",
+            "2026-10-31",
+        ])
+        .args(["--seed", "11"])
+        .output()
+        .expect("generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cluster = Cluster::start(2, &[]);
+    for night in ["2026-10-30", "2026-10-31"] {
+        let local = p.run_env(
+            &[
+                "run",
+                "--date",
+                night,
+                "--storage",
+                "warehouse=data/wh-local",
+            ],
+            &[],
+        );
+        assert_eq!(local.code, 0, "{night}: {}", local.all());
+        let remote = p.run_env(
+            &[
+                "run",
+                "--date",
+                night,
+                "--cluster",
+                &cluster.address(),
+                "--storage",
+                "warehouse=data/wh-cluster",
+            ],
+            &[],
+        );
+        assert_eq!(
+            remote.code,
+            0,
+            "{night}: {}\n{}",
+            remote.all(),
+            cluster.logs()
+        );
+    }
+    assert_same_tables(
+        &local_tables(&p.path().join("data/wh-local")),
+        &local_tables(&p.path().join("data/wh-cluster")),
+    );
+}
+
 /// Every table under `prefix` in a bucket: table → its sorted rows.
 async fn bucket_tables(
     store: &std::sync::Arc<dyn object_store::ObjectStore>,
