@@ -105,10 +105,16 @@ impl IdentityScores {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelScore {
     pub model: String,
-    /// Spearman's rho in [-1, 1]; NaN when undefined (constant shares or lifts).
+    /// Spearman's rho of the credit shares against the lifts, in [-1, 1]; NaN when undefined
+    /// (constant shares or lifts).
     pub spearman: f64,
+    /// Spearman's rho of the conversions credited per touch against the lifts: the planted
+    /// lift is per touch, so this compares like with like, whatever each channel's volume.
+    pub spearman_per_touch: f64,
     /// Credit share per truth channel, in truth order.
     pub shares: Vec<(String, f64)>,
+    /// Conversions credited per touch, per truth channel, in truth order (0 without touches).
+    pub per_touch: Vec<(String, f64)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -131,7 +137,9 @@ impl AttributionScores {
             "models": self.per_model.iter().map(|m| serde_json::json!({
                 "model": m.model,
                 "spearman": num(m.spearman),
+                "spearman_per_touch": num(m.spearman_per_touch),
                 "shares": m.shares.iter().map(|(c, s)| serde_json::json!({"channel": c, "share": num(*s)})).collect::<Vec<_>>(),
+                "per_touch": m.per_touch.iter().map(|(c, s)| serde_json::json!({"channel": c, "conversions_per_touch": num(*s)})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })
     }
@@ -441,7 +449,8 @@ pub async fn eval_identity(
     Ok(scores)
 }
 
-/// Rank agreement between each model's channel credit shares and the planted lifts.
+/// Rank agreement between the planted lifts and each model's channel credit: its shares, and
+/// its conversions per touch.
 pub async fn eval_attribution(
     truth: (Arc<dyn ObjectStore>, Path),
     warehouse: (Arc<dyn ObjectStore>, Path),
@@ -463,42 +472,55 @@ pub async fn eval_attribution(
         },
     )
     .await?;
-    let mut shares: HashMap<String, HashMap<String, f64>> = HashMap::new();
+    // model -> channel -> (share, conversions per touch)
+    let mut credit: HashMap<String, HashMap<String, (f64, f64)>> = HashMap::new();
     scan(
         &warehouse.0,
         &join(&warehouse.1, "rpt_attribution_channel"),
-        &["channel", "model", "share"],
+        &["channel", "model", "share", "conversions_per_touch"],
         |b| {
-            let (ch, model, share) = (strings(b, 0)?, strings(b, 1)?, floats(b, 2)?);
+            let (ch, model) = (strings(b, 0)?, strings(b, 1)?);
+            let (share, per_touch) = (floats(b, 2)?, floats(b, 3)?);
             for i in 0..b.num_rows() {
                 if ch.is_null(i) || model.is_null(i) || share.is_null(i) {
                     continue;
                 }
-                *shares
+                let c = credit
                     .entry(model.value(i).to_string())
                     .or_default()
                     .entry(ch.value(i).to_string())
-                    .or_default() += share.value(i);
+                    .or_default();
+                c.0 += share.value(i);
+                if per_touch.is_valid(i) {
+                    c.1 += per_touch.value(i);
+                }
             }
             Ok(())
         },
     )
     .await?;
     let truth_values: Vec<f64> = lifts.iter().map(|l| l.1).collect();
-    let mut models: Vec<_> = shares.into_iter().collect();
+    let mut models: Vec<_> = credit.into_iter().collect();
     models.sort_by(|a, b| a.0.cmp(&b.0));
     let per_model = models
         .into_iter()
         .map(|(model, by_channel)| {
-            let s: Vec<(String, f64)> = lifts
-                .iter()
-                .map(|(c, _)| (c.clone(), by_channel.get(c).copied().unwrap_or(0.0)))
-                .collect();
-            let values: Vec<f64> = s.iter().map(|x| x.1).collect();
+            let of = |pick: fn(&(f64, f64)) -> f64| -> Vec<(String, f64)> {
+                lifts
+                    .iter()
+                    .map(|(c, _)| (c.clone(), by_channel.get(c).map(pick).unwrap_or(0.0)))
+                    .collect()
+            };
+            let (shares, per_touch) = (of(|c| c.0), of(|c| c.1));
+            let rho = |v: &[(String, f64)]| {
+                spearman(&truth_values, &v.iter().map(|x| x.1).collect::<Vec<_>>())
+            };
             ModelScore {
                 model,
-                spearman: spearman(&truth_values, &values),
-                shares: s,
+                spearman: rho(&shares),
+                spearman_per_touch: rho(&per_touch),
+                shares,
+                per_touch,
             }
         })
         .collect();

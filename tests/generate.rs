@@ -1010,6 +1010,7 @@ async fn eval_scores_a_hand_made_warehouse() {
             Field::new("conversions", DataType::Float64, false),
             Field::new("revenue", DataType::Float64, false),
             Field::new("share", DataType::Float64, false),
+            Field::new("conversions_per_touch", DataType::Float64, true),
         ])),
         vec![
             Arc::new(arrow::array::StringArray::from(vec![
@@ -1022,6 +1023,18 @@ async fn eval_scores_a_hand_made_warehouse() {
             Arc::new(arrow::array::Float64Array::from(vec![1.0; 9])),
             Arc::new(arrow::array::Float64Array::from(vec![
                 0.5, 0.3, 0.2, 0.1, 0.3, 0.6, 0.2, 0.1, 0.7,
+            ])),
+            // per touch, m1 and m2 swap: m1's big shares came from volume, not effect
+            Arc::new(arrow::array::Float64Array::from(vec![
+                Some(0.1),
+                Some(0.2),
+                Some(0.3),
+                Some(0.3),
+                Some(0.2),
+                Some(0.1),
+                Some(0.2),
+                Some(0.1),
+                None,
             ])),
         ],
     )
@@ -1039,6 +1052,15 @@ async fn eval_scores_a_hand_made_warehouse() {
     assert!((by["m1"] - 1.0).abs() < 1e-12);
     assert!((by["m2"] + 1.0).abs() < 1e-12);
     assert!((by["m3"] - 1.0).abs() < 1e-12, "{}", by["m3"]);
+    let per_touch: HashMap<&str, f64> = a
+        .per_model
+        .iter()
+        .map(|m| (m.model.as_str(), m.spearman_per_touch))
+        .collect();
+    assert!((per_touch["m1"] + 1.0).abs() < 1e-12);
+    assert!((per_touch["m2"] - 1.0).abs() < 1e-12);
+    // `direct` has no touches (null): channel c scores 0 per touch
+    assert!((per_touch["m3"] - 1.0).abs() < 1e-12);
     let m3 = a.per_model.iter().find(|m| m.model == "m3").unwrap();
     assert_eq!(
         m3.shares,

@@ -69,7 +69,8 @@ similarity as (
         jaro_winkler(a.last_name, b.last_name) as ll,
         jaro_winkler(a.first_name, b.last_name) as fl,
         jaro_winkler(a.last_name, b.first_name) as lf,
-        a.first_name_frequency as first_tf, a.last_name_frequency as last_tf,
+        a.first_name_frequency as a_first_tf, a.last_name_frequency as a_last_tf,
+        b.first_name_frequency as b_first_tf, b.last_name_frequency as b_last_tf,
         case when a.birth_date is null or b.birth_date is null then null
              when a.birth_date = b.birth_date then 1 else 0 end as birth_date,
         case when a.postal_code is null or b.postal_code is null then null
@@ -103,7 +104,12 @@ select
     case when swapped then (case when lf is null then null when lf = 1 then 3 when lf >= 0.92 then 2 when lf >= 0.8 then 1 else 0 end)
          else (case when ll is null then null when ll = 1 then 3 when ll >= 0.92 then 2 when ll >= 0.8 then 1 else 0 end)
     end as last_name,
-    birth_date, postal_code, street, email_local, phone, first_tf, last_tf
+    birth_date, postal_code, street, email_local, phone,
+    -- how common the agreeing name is, each side's read from the field its name is in (a
+    -- swapped pair's first-name agreement is one side's first name against the other's last
+    -- name, and a surname is rare among first names): the more common one, the weaker claim
+    greatest(a_first_tf, case when swapped then b_last_tf else b_first_tf end) as first_tf,
+    greatest(a_last_tf, case when swapped then b_first_tf else b_last_tf end) as last_tf
 from aligned
 )
 select * except (first_tf, last_tf),

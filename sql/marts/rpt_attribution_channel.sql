@@ -1,6 +1,8 @@
 -- Credit per channel and attribution model over the reporting window: conversions credited
--- (fractional), revenue attributed, and the channel's share of the model's conversions. `parcours
--- eval attribution` ranks channels by this share against the generator's planted lifts.
+-- (fractional), revenue attributed, the channel's share of the model's conversions, and its
+-- conversions per touch (credit over the channel's touches in the reporting window: what one
+-- more touch earned, comparable across channels of very different volume). `parcours eval
+-- attribution` ranks channels by both against the generator's planted per-touch lifts.
 -- Credits (doubles) are summed as decimal(38, 15): exact, so the totals are the same bit for
 -- bit whatever order the engine adds them in (a rerun, another thread count).
 -- markov_global_conversions (markov rows only): Markov credit normalised as ChannelAttribution
@@ -15,6 +17,13 @@ with by_channel as (
     where conversion_date > {{ run_date }} - {{ var("lookback_days") }}
       and conversion_date <= {{ run_date }}
     group by model, channel
+),
+touches as (
+    select channel, count(*) as touches
+    from fct_touchpoint
+    where cast(touch_ts as date) > {{ run_date }} - {{ var("lookback_days") }}
+      and cast(touch_ts as date) <= {{ run_date }}
+    group by channel
 ),
 effects as (
     select
@@ -32,6 +41,10 @@ select
     case when b.model = 'markov' then
         coalesce(cast(e.removal_effect as double) / nullif(cast(e.total_effect as double), 0), 0)
         * cast(sum(b.touched_conversions) over (partition by b.model) as double)
-    end as markov_global_conversions
+    end as markov_global_conversions,
+    -- null for `direct` (a conversion without touch) and a channel without touch in the window
+    t.touches,
+    cast(b.conversions as double) / nullif(t.touches, 0) as conversions_per_touch
 from by_channel b
 left join effects e on e.channel = b.channel
+left join touches t on t.channel = b.channel

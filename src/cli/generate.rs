@@ -125,9 +125,14 @@ pub(super) async fn eval(a: EvalArgs) -> Result<u8> {
             let s = crate::eval::eval_attribution(pair(&truth), pair(&wh))
                 .await
                 .map_err(fail)?;
-            let mut text = String::from("model               spearman vs planted lift\n");
+            let mut text = String::from(
+                "model               spearman vs planted lift: of the share  per touch\n",
+            );
             for m in &s.per_model {
-                text.push_str(&format!("{:<20}{:>8.3}\n", m.model, m.spearman));
+                text.push_str(&format!(
+                    "{:<20}{:>35.3}{:>11.3}\n",
+                    m.model, m.spearman, m.spearman_per_touch
+                ));
             }
             (s.to_json(), text)
         }

@@ -611,6 +611,12 @@ pub async fn generate(
         plan: Plan::new(opts.seed, opts.days),
         decay: (0.5f64).powf(1.0 / opts.params.half_life_days) as f32,
         public_seen: (0..n_public).map(|_| AtomicBool::new(false)).collect(),
+        name_email_suffixes: persons::name_email_suffixes(
+            opts.seed,
+            n_persons,
+            &opts.params,
+            opts.days,
+        ),
     });
 
     let props = WriterProperties::builder()
@@ -1085,7 +1091,7 @@ fn suppression_row(world: &World, idx: u64, st: &sim::PersonState) -> Option<Sup
     if !r.chance(world.params.suppression_share) {
         return None;
     }
-    let p = persons::Profile::new(world.seed, idx, world.n_persons, &world.params, world.days);
+    let p = world.profile(idx);
     let requested_at = world.day_start(0) + r.below(world.days as u64 * DAY_US as u64) as i64;
     let known: Vec<usize> = (0..4).filter(|s| st.has(*s, world.days)).collect();
     let (identifier_type, identifier_value) = match r.weighted(&[0.5, 0.25, 0.25]) {

@@ -4,6 +4,8 @@
 //! in-memory table. Also renders the dirty values that source systems export (typos,
 //! nicknames, phone formats, e-mail variants) and the normalisations behind the hashes.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::functions::{normalize_email, sha256_hex};
 
 use super::GeneratorParams;
@@ -410,6 +412,9 @@ pub struct Profile {
     pub email_style: u8,
     /// Whether the local part is made of the names only (`name_email_share`).
     pub name_email: bool,
+    /// For a name e-mail, the number after `prenom.nom` (None: none), chosen by
+    /// [`name_email_suffixes`] so that no two persons share an address.
+    pub name_email_suffix: Option<u32>,
     pub email_domain: &'static str,
     /// Company whose shared inbox (`contact@…`) this person uses in some records.
     pub company: Option<u64>,
@@ -535,6 +540,7 @@ impl Profile {
             birth_days,
             email_style,
             name_email,
+            name_email_suffix: None,
             email_domain,
             company,
             household_head: head,
@@ -560,9 +566,10 @@ impl Profile {
         let f = ascii_slug(self.first);
         let l = ascii_slug(self.last);
         let local = match self.email_style {
-            // prenom.nom, or prenom.nom42 for the three persons in four who found it taken
-            _ if self.name_email && n.is_multiple_of(4) => format!("{f}.{l}"),
-            _ if self.name_email => format!("{f}.{l}{:02}", n % 100),
+            _ if self.name_email => match self.name_email_suffix {
+                None => format!("{f}.{l}"),
+                Some(k) => format!("{f}.{l}{k:02}"),
+            },
             0 => format!("{f}.{l}{n}"),
             1 => format!("{f}{l}{n}"),
             2 => format!("{}{l}{n}", &f[..1.min(f.len())]),
@@ -570,6 +577,14 @@ impl Profile {
             _ => format!("{l}.{f}{n}"),
         };
         format!("{local}@{}", self.email_domain)
+    }
+
+    /// The name e-mail's local part before any number is added: what namesakes compete for.
+    fn name_email_key(&self) -> (String, &'static str) {
+        (
+            format!("{}.{}", ascii_slug(self.first), ascii_slug(self.last)),
+            self.email_domain,
+        )
     }
 
     pub fn email_sha256(&self, seed: u64) -> String {
@@ -625,6 +640,51 @@ impl Profile {
     pub fn shares_home(&self) -> bool {
         self.household_size > 1
     }
+}
+
+/// Every name e-mail's number after `prenom.nom` ([`Profile::name_email_suffix`]), by person
+/// index, as a mail provider hands addresses out: one person in four asks for the bare
+/// `prenom.nom`, the others for `prenom.nom` and two digits of their own; whoever finds the
+/// address taken by an earlier person (by index) at the same provider gets the next free
+/// number. So addresses are unique per person, and namesakes at different providers often
+/// share a local part made of the names (the profile's point), without a systematic one.
+/// `None` for persons without a name e-mail, and empty when the world has none (the default),
+/// so other worlds pay nothing.
+pub fn name_email_suffixes(
+    seed: u64,
+    n_persons: u64,
+    params: &GeneratorParams,
+    days: u32,
+) -> Vec<Option<u32>> {
+    if params.name_email_share <= 0.0 {
+        return Vec::new();
+    }
+    // per `prenom.nom` and provider, the numbers given out (u32::MAX: the bare address)
+    let mut taken: HashMap<(String, &'static str), HashSet<u32>> = HashMap::new();
+    (0..n_persons)
+        .map(|idx| {
+            let p = Profile::new(seed, idx, n_persons, params, days);
+            if !p.name_email {
+                return None;
+            }
+            let n = scramble(idx, PERSON_BITS, seed) % 10_000_000;
+            let used = taken.entry(p.name_email_key()).or_default();
+            let mut want = if n.is_multiple_of(4) {
+                u32::MAX
+            } else {
+                (n % 100) as u32
+            };
+            if want == u32::MAX && !used.insert(want) {
+                want = (n % 100) as u32;
+            }
+            if want != u32::MAX {
+                while !used.insert(want) {
+                    want += 1;
+                }
+            }
+            (want != u32::MAX).then_some(want)
+        })
+        .collect()
 }
 
 pub fn contact_id_of(system: usize, number: u64) -> String {
@@ -918,6 +978,31 @@ mod tests {
         );
         assert_eq!(normalize_email("n/a"), None);
         assert_eq!(normalize_email("xx@"), None);
+    }
+
+    #[test]
+    fn name_emails_are_unique_per_person_even_between_namesakes() {
+        let params = GeneratorParams {
+            name_email_share: 1.0,
+            ..GeneratorParams::default()
+        };
+        let n = 20_000;
+        let suffixes = name_email_suffixes(9, n, &params, 30);
+        let mut addresses = HashSet::new();
+        let mut names_at_provider = HashMap::new();
+        for idx in 0..n {
+            let mut p = Profile::new(9, idx, n, &params, 30);
+            p.name_email_suffix = suffixes[idx as usize];
+            let e = normalize_email(&p.email(9)).unwrap_or_default();
+            assert!(addresses.insert(e.clone()), "{e} given twice");
+            *names_at_provider.entry(p.name_email_key()).or_insert(0) += 1;
+        }
+        // the test means something only if namesakes compete for an address
+        let crowded = names_at_provider.values().filter(|c| **c > 1).count();
+        assert!(crowded > 100, "{crowded}");
+        // and a bare prenom.nom is common: local parts made of the names alone
+        let bare = suffixes.iter().filter(|s| s.is_none()).count();
+        assert!(bare > n as usize / 10, "{bare}");
     }
 
     #[test]

@@ -192,9 +192,23 @@ pub struct World {
     pub plan: Plan,
     pub decay: f32,
     pub public_seen: Vec<AtomicBool>,
+    /// [`super::persons::name_email_suffixes`]: empty unless the world has name e-mails.
+    pub name_email_suffixes: Vec<Option<u32>>,
 }
 
 impl World {
+    /// Person `idx` as every writer must see them: the profile, with the number that keeps
+    /// a name e-mail unique.
+    pub fn profile(&self, idx: u64) -> Profile {
+        let mut p = Profile::new(self.seed, idx, self.n_persons, &self.params, self.days);
+        p.name_email_suffix = self
+            .name_email_suffixes
+            .get(idx as usize)
+            .copied()
+            .flatten();
+        p
+    }
+
     pub fn day_start(&self, day: u32) -> i64 {
         (self.day0 as i64 + day as i64) * DAY_US
     }
@@ -348,10 +362,8 @@ struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn profile(&mut self) -> &Profile {
-        let w = self.w;
-        let (idx, days) = (self.idx, w.days);
-        self.profile
-            .get_or_insert_with(|| Profile::new(w.seed, idx, w.n_persons, &w.params, days))
+        let (w, idx) = (self.w, self.idx);
+        self.profile.get_or_insert_with(|| w.profile(idx))
     }
     fn email_hash(&mut self) -> String {
         if self.email_hash.is_none() {
