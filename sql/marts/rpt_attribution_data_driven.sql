@@ -12,7 +12,10 @@ select
     -- the touches of channels with no positive effect earn no data_driven credit
     coalesce(marginal_effect > 0, false) as credited,
     touches,
+    -- the persons (and their journeys) the coefficients were estimated from: those with both
+    -- a converting and a non-converting journey (int_attribution_touch_effects)
     n_journeys,
+    strata,
     intercept,
     intercept_std_error,
     iterations,

@@ -619,7 +619,7 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
     FunctionDoc {
         name: "logistic_touch_effects",
         kind: FunctionKind::Aggregate,
-        signature: "logistic_touch_effects(path, converted [, weight])",
+        signature: "logistic_touch_effects(path, converted [, weight [, stratum]])",
         arguments: &[
             arg(
                 "path",
@@ -638,11 +638,20 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
                 "how many identical journeys the row stands for: a whole number >= 0 (default 1, \
                  NULL counts as 0)",
             ),
+            arg(
+                "stratum",
+                "Utf8",
+                "optional: whose journey it is (a person id). With it, the coefficients are \
+                 estimated within each stratum, comparing a person's converting journeys with \
+                 the same person's non-converting ones; a row whose stratum is NULL joins no \
+                 stratum",
+            ),
         ],
         returns: "List<Struct<channel: Utf8, coefficient, std_error, marginal_effect: Float64, \
-            touches, n_journeys: Int64, intercept, intercept_std_error: Float64, iterations: \
-            Int64, converged: Boolean>>: one entry per channel, sorted by channel; the fit's \
-            intercept, journey count, iterations and convergence repeat on every entry",
+            touches, n_journeys, strata: Int64, intercept, intercept_std_error: Float64, \
+            iterations: Int64, converged: Boolean>>: one entry per channel, sorted by channel; \
+            the fit's intercept, journey and stratum counts, iterations and convergence repeat \
+            on every entry",
         definition: "The fit of parcours's data-driven attribution model: a logistic regression of \
             conversion on each channel's number of touches in the journey, `P(convert) = σ(β_0 + \
             Σ_c β_c·n_c)`, over converting and non-converting journeys, maximising the \
@@ -655,7 +664,19 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
             journeys of `σ(η_i + β_c) − σ(η_i)`, the change in conversion probability one more \
             touch brings. Deterministic: journeys are counted as bags of channels and fitted in \
             sorted order, so any partitioning gives the same bits. With no conversion or no \
-            non-conversion the coefficients are NULL and `iterations` 0.",
+            non-conversion the coefficients are NULL and `iterations` 0. With a `stratum`, the \
+            coefficients are those of a conditional logistic regression: in each stratum with \
+            both outcomes, the chance that its K converting journeys are the ones that \
+            converted, `exp(Σ_cases x·β) / Σ_{any K of its journeys} exp(S·β)`, computed \
+            exactly (Efron's approximation beyond 64 conversions in one stratum), times the \
+            same ridge prior, by Newton's method; whatever a stratum shares (a person's \
+            appetite, whether their store purchases are identified) cancels out, so it is not \
+            taken for a channel's effect. Strata whose journeys all converted, or none did, say \
+            nothing; `strata` and `n_journeys` count those that do. Without a stratum argument, \
+            or when no stratum has both outcomes, the fit is the pooled one above (`strata` 0, \
+            `n_journeys` every journey). The intercept is then fitted over \
+            every journey with the coefficients held, and `marginal_effect` is computed over \
+            every journey as above.",
         example: "select f['channel'] as channel, round(f['coefficient'], 3) as coefficient, \
             round(f['std_error'], 3) as std_error, round(f['marginal_effect'], 3) as \
             marginal_effect, f['touches'] as touches, f['iterations'] as iterations from (select \

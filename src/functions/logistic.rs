@@ -39,7 +39,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StructArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListBuilder, StringBuilder,
+    StructArray,
+};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -80,8 +84,11 @@ pub struct LogisticFit {
     pub effects: Vec<ChannelEffect>,
     pub intercept: Option<f64>,
     pub intercept_std_error: Option<f64>,
-    /// Journeys fitted (weights included).
+    /// Journeys the coefficients were estimated from (weights included): all of them, or
+    /// within strata those of the strata with both outcomes.
     pub journeys: u64,
+    /// Strata the coefficients were estimated from (0 when the fit is not stratified).
+    pub strata: u64,
     pub iterations: usize,
     pub converged: bool,
 }
@@ -191,92 +198,66 @@ fn cholesky_solve(l: &[f64], d: usize, b: &[f64]) -> Vec<f64> {
     y
 }
 
-/// Fits the model, for use outside SQL. Each entry of `journeys` is a journey's channels
-/// (order ignored, repeats counted) with its numbers of conversions and non-conversions;
-/// entries may repeat a journey, and empty or zero-count ones are ignored.
-pub fn logistic_touch_effects(journeys: &[(Vec<&str>, u64, u64)]) -> Result<LogisticFit> {
-    let counted = |j: &&(Vec<&str>, u64, u64)| !j.0.is_empty() && j.1.saturating_add(j.2) > 0;
-    let names: Vec<&str> = journeys
-        .iter()
-        .filter(counted)
-        .flat_map(|j| j.0.iter().copied())
+/// Journeys of one stratum as bags: `(channel positions, conversions, non-conversions)`.
+type Bags = BTreeMap<Vec<usize>, (u64, u64)>;
+
+/// Channel names in byte order, and each bag keyed by those positions (sorted, so every sum
+/// below is taken in one order whatever the input's).
+fn channel_names<'a>(channels: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    channels
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .collect();
-    let id = |c: &str| names.binary_search(&c).unwrap_or_default();
-    // Bags in sorted order: the sums below are taken in one order whatever the input's.
-    let mut bags: BTreeMap<Vec<usize>, (u64, u64)> = BTreeMap::new();
-    for (channels, conversions, nulls) in journeys.iter().filter(counted) {
-        let mut key: Vec<usize> = channels.iter().map(|c| id(c)).collect();
-        key.sort_unstable();
-        let e = bags.entry(key).or_default();
-        e.0 = e.0.saturating_add(*conversions);
-        e.1 = e.1.saturating_add(*nulls);
-    }
-    let mut touches = vec![0u64; names.len()];
-    let mut total = (0u64, 0u64);
-    let rows: Vec<Row> = bags
-        .iter()
-        .map(|(key, &(conv, nulls))| {
-            total.0 = total.0.saturating_add(conv);
-            total.1 = total.1.saturating_add(nulls);
-            let mut x: Vec<(usize, f64)> = Vec::new();
-            for &c in key {
-                touches[c] = touches[c].saturating_add(conv.saturating_add(nulls));
-                match x.last_mut() {
-                    Some((last, n)) if *last == c => *n += 1.0,
-                    _ => x.push((c, 1.0)),
-                }
-            }
-            (x, conv as f64, nulls as f64)
-        })
-        .collect();
-    let journeys_fitted = total.0.saturating_add(total.1);
-    let empty_fit = |touches: &[u64]| LogisticFit {
-        effects: names
-            .iter()
-            .zip(touches)
-            .map(|(n, &t)| ChannelEffect {
-                channel: n.to_string(),
-                coefficient: None,
-                std_error: None,
-                marginal_effect: None,
-                touches: t,
-            })
-            .collect(),
-        intercept: None,
-        intercept_std_error: None,
-        journeys: journeys_fitted,
-        iterations: 0,
-        converged: false,
-    };
-    if total.0 == 0 || total.1 == 0 {
-        return Ok(empty_fit(&touches));
-    }
+        .collect()
+}
 
-    let d = names.len() + 1;
-    let mut beta = vec![0.0; d];
-    beta[0] = (total.0 as f64 / total.1 as f64).ln();
-    let mut current = objective(&beta, &rows);
+fn bag_key(names: &[&str], channels: &[&str]) -> Vec<usize> {
+    let mut key: Vec<usize> = channels
+        .iter()
+        .map(|c| names.binary_search(c).unwrap_or_default())
+        .collect();
+    key.sort_unstable();
+    key
+}
+
+/// A bag as the model reads it: `(channel, touches)` pairs.
+fn touch_counts(key: &[usize]) -> Vec<(usize, f64)> {
+    let mut x: Vec<(usize, f64)> = Vec::new();
+    for &c in key {
+        match x.last_mut() {
+            Some((last, n)) if *last == c => *n += 1.0,
+            _ => x.push((c, 1.0)),
+        }
+    }
+    x
+}
+
+/// Newton's method with step halving on a concave `objective` whose `derivatives` give the
+/// gradient and (positive-definite) Hessian of minus it: `(β, iterations, converged)`.
+fn newton(
+    mut beta: Vec<f64>,
+    objective: impl Fn(&[f64]) -> f64,
+    derivatives: impl Fn(&[f64]) -> (Vec<f64>, Vec<f64>),
+) -> Result<(Vec<f64>, usize, bool)> {
+    let d = beta.len();
+    let mut current = objective(&beta);
     let mut iterations = 0;
-    let mut converged = false;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
-        let (g, h) = derivatives(&beta, &rows);
+        let (g, h) = derivatives(&beta);
         let Some(l) = cholesky(&h, d) else {
             return exec_err!("logistic_touch_effects: the Hessian is not positive definite");
         };
         let step = cholesky_solve(&l, d, &g);
         let mut scale = 1.0;
         let mut next: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b - s).collect();
-        let mut value = objective(&next, &rows);
+        let mut value = objective(&next);
         for _ in 0..MAX_HALVINGS {
             if value >= current {
                 break;
             }
             scale /= 2.0;
             next = beta.iter().zip(&step).map(|(b, s)| b - scale * s).collect();
-            value = objective(&next, &rows);
+            value = objective(&next);
         }
         let moved = beta
             .iter()
@@ -286,22 +267,41 @@ pub fn logistic_touch_effects(journeys: &[(Vec<&str>, u64, u64)]) -> Result<Logi
         beta = next;
         current = value;
         if moved <= STEP_TOLERANCE {
-            converged = true;
-            break;
+            return Ok((beta, iterations, true));
         }
     }
+    Ok((beta, iterations, false))
+}
 
-    let (_, h) = derivatives(&beta, &rows);
-    let Some(l) = cholesky(&h, d) else {
+/// The diagonal of the inverse of the positive-definite `h` (`d × d`).
+fn inverse_diagonal(h: &[f64], d: usize) -> Result<Vec<f64>> {
+    let Some(l) = cholesky(h, d) else {
         return exec_err!("logistic_touch_effects: the Hessian is not positive definite");
     };
-    let mut variance = vec![0.0; d];
-    for (k, v) in variance.iter_mut().enumerate() {
-        let mut unit = vec![0.0; d];
-        unit[k] = 1.0;
-        *v = cholesky_solve(&l, d, &unit)[k];
-    }
-    let etas: Vec<f64> = rows.iter().map(|r| linear_predictor(&beta, &r.0)).collect();
+    Ok((0..d)
+        .map(|k| {
+            let mut unit = vec![0.0; d];
+            unit[k] = 1.0;
+            cholesky_solve(&l, d, &unit)[k]
+        })
+        .collect())
+}
+
+/// The fit's output once `beta` (intercept first) is known: each channel's coefficient, its
+/// standard error (from `variance`, intercept first) and its average marginal effect over
+/// `rows`.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    names: &[&str],
+    touches: &[u64],
+    rows: &[Row],
+    beta: &[f64],
+    variance: &[f64],
+    journeys: u64,
+    iterations: usize,
+    converged: bool,
+) -> LogisticFit {
+    let etas: Vec<f64> = rows.iter().map(|r| linear_predictor(beta, &r.0)).collect();
     let weight_total: f64 = rows.iter().map(|r| r.1 + r.2).sum();
     let effects = names
         .iter()
@@ -323,14 +323,400 @@ pub fn logistic_touch_effects(journeys: &[(Vec<&str>, u64, u64)]) -> Result<Logi
             }
         })
         .collect();
-    Ok(LogisticFit {
+    LogisticFit {
         effects,
         intercept: Some(beta[0]),
         intercept_std_error: Some(variance[0].max(0.0).sqrt()),
-        journeys: journeys_fitted,
+        journeys,
+        strata: 0,
         iterations,
         converged,
-    })
+    }
+}
+
+/// Nothing to fit: every estimate NULL.
+fn empty_fit(names: &[&str], touches: &[u64], journeys: u64) -> LogisticFit {
+    LogisticFit {
+        effects: names
+            .iter()
+            .zip(touches)
+            .map(|(n, &t)| ChannelEffect {
+                channel: n.to_string(),
+                coefficient: None,
+                std_error: None,
+                marginal_effect: None,
+                touches: t,
+            })
+            .collect(),
+        intercept: None,
+        intercept_std_error: None,
+        journeys,
+        strata: 0,
+        iterations: 0,
+        converged: false,
+    }
+}
+
+/// The pooled bags of `bags` as rows, with the touches per channel and the totals.
+fn pooled_rows(bags: &Bags, channels: usize) -> (Vec<Row>, Vec<u64>, (u64, u64)) {
+    let mut touches = vec![0u64; channels];
+    let mut total = (0u64, 0u64);
+    let rows = bags
+        .iter()
+        .map(|(key, &(conv, nulls))| {
+            total.0 = total.0.saturating_add(conv);
+            total.1 = total.1.saturating_add(nulls);
+            for &c in key {
+                touches[c] = touches[c].saturating_add(conv.saturating_add(nulls));
+            }
+            (touch_counts(key), conv as f64, nulls as f64)
+        })
+        .collect();
+    (rows, touches, total)
+}
+
+/// Fits the model, for use outside SQL. Each entry of `journeys` is a journey's channels
+/// (order ignored, repeats counted) with its numbers of conversions and non-conversions;
+/// entries may repeat a journey, and empty or zero-count ones are ignored.
+pub fn logistic_touch_effects(journeys: &[(Vec<&str>, u64, u64)]) -> Result<LogisticFit> {
+    let counted = |j: &&(Vec<&str>, u64, u64)| !j.0.is_empty() && j.1.saturating_add(j.2) > 0;
+    let names = channel_names(
+        journeys
+            .iter()
+            .filter(counted)
+            .flat_map(|j| j.0.iter().copied()),
+    );
+    let mut bags = Bags::new();
+    for (channels, conversions, nulls) in journeys.iter().filter(counted) {
+        let e = bags.entry(bag_key(&names, channels)).or_default();
+        e.0 = e.0.saturating_add(*conversions);
+        e.1 = e.1.saturating_add(*nulls);
+    }
+    let (rows, touches, total) = pooled_rows(&bags, names.len());
+    let journeys_fitted = total.0.saturating_add(total.1);
+    if total.0 == 0 || total.1 == 0 {
+        return Ok(empty_fit(&names, &touches, journeys_fitted));
+    }
+    let d = names.len() + 1;
+    let mut start = vec![0.0; d];
+    start[0] = (total.0 as f64 / total.1 as f64).ln();
+    let (beta, iterations, converged) =
+        newton(start, |b| objective(b, &rows), |b| derivatives(b, &rows))?;
+    let (_, h) = derivatives(&beta, &rows);
+    let variance = inverse_diagonal(&h, d)?;
+    Ok(finish(
+        &names,
+        &touches,
+        &rows,
+        &beta,
+        &variance,
+        journeys_fitted,
+        iterations,
+        converged,
+    ))
+}
+
+/// One stratum's bags as the conditional likelihood reads them: `(touch counts, conversions,
+/// journeys)` per bag, and the stratum's conversions.
+type Stratum = (Vec<(Vec<(usize, f64)>, f64, f64)>, f64);
+
+/// Conversions in one stratum above which its likelihood is approximated (Efron's handling
+/// of ties) rather than computed exactly: the exact one costs `conversions²` per stratum.
+pub const MAX_EXACT_CONVERSIONS: f64 = 64.0;
+
+/// One stratum's conditional likelihood at `beta` and, when `derivatives`, its gradient and
+/// Hessian (of minus it, Hessian row-major `d × d`), added to `g` and `h`.
+///
+/// Exactly: given that `K` of the stratum's journeys converted, the chance that it was these
+/// is `exp(Σ_cases x·β) / e_K`, `e_K` the sum of `exp(S·β)` over every way of picking `K` of
+/// its journeys (`S` their summed touches). `e_K` and the first two moments of `S` under
+/// that choice are built bag by bag (picking `i` of a bag's `m` journeys), so the gradient
+/// is `E[S] − Σ_cases x` and the Hessian `Var(S)`. Beyond [`MAX_EXACT_CONVERSIONS`],
+/// Efron's approximation.
+fn stratum_terms(
+    beta: &[f64],
+    bags: &[(Vec<(usize, f64)>, f64, f64)],
+    conversions: f64,
+    derivatives: Option<(&mut [f64], &mut [f64])>,
+) -> f64 {
+    let d = beta.len();
+    let xb = |x: &[(usize, f64)]| x.iter().map(|&(c, n)| beta[c] * n).sum::<f64>();
+    let top = bags
+        .iter()
+        .map(|b| xb(&b.0))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let cases_xb: f64 = bags.iter().map(|b| b.1 * xb(&b.0)).sum();
+    let want = derivatives.is_some();
+    let k_total = conversions as usize;
+    if conversions > MAX_EXACT_CONVERSIONS {
+        return efron_terms(beta, bags, conversions, top, cases_xb, derivatives);
+    }
+    // z[k]: Σ over picks of k journeys of exp(S·β − k·top); m[k], q[k]: the same weighted
+    // sums of S and S·Sᵀ
+    let mut z = vec![0.0; k_total + 1];
+    z[0] = 1.0;
+    let mut m = vec![0.0; if want { (k_total + 1) * d } else { 0 }];
+    let mut q = vec![0.0; if want { (k_total + 1) * d * d } else { 0 }];
+    for (x, _, journeys) in bags {
+        let w = (xb(x) - top).exp();
+        let count = *journeys as usize;
+        let (mut nz, mut nm, mut nq) = (vec![0.0; z.len()], vec![0.0; m.len()], vec![0.0; q.len()]);
+        for k in 0..=k_total {
+            if z[k] == 0.0 && (!want || m[k * d..(k + 1) * d].iter().all(|v| *v == 0.0)) {
+                continue;
+            }
+            // a = C(count, i)·wⁱ
+            let mut a = 1.0;
+            for i in 0..=count.min(k_total - k) {
+                if i > 0 {
+                    a *= (count - i + 1) as f64 / i as f64 * w;
+                }
+                let t = k + i;
+                nz[t] += a * z[k];
+                if want {
+                    let fi = i as f64;
+                    for c in 0..d {
+                        nm[t * d + c] += a * m[k * d + c];
+                    }
+                    for &(c, n) in x {
+                        nm[t * d + c] += a * fi * n * z[k];
+                    }
+                    for c in 0..d {
+                        for c2 in 0..d {
+                            nq[(t * d + c) * d + c2] += a * q[(k * d + c) * d + c2];
+                        }
+                    }
+                    for &(c, n) in x {
+                        for c2 in 0..d {
+                            let cross = a * fi * n * m[k * d + c2];
+                            nq[(t * d + c) * d + c2] += cross;
+                            nq[(t * d + c2) * d + c] += cross;
+                        }
+                        for &(c2, n2) in x {
+                            nq[(t * d + c) * d + c2] += a * fi * fi * n * n2 * z[k];
+                        }
+                    }
+                }
+            }
+        }
+        (z, m, q) = (nz, nm, nq);
+    }
+    let e = z[k_total];
+    if let Some((g, h)) = derivatives {
+        for (x, conv, _) in bags {
+            for &(c, n) in x {
+                g[c] -= conv * n;
+            }
+        }
+        let mean: Vec<f64> = (0..d).map(|c| m[k_total * d + c] / e).collect();
+        for c in 0..d {
+            g[c] += mean[c];
+            for c2 in 0..d {
+                h[c * d + c2] += q[(k_total * d + c) * d + c2] / e - mean[c] * mean[c2];
+            }
+        }
+    }
+    cases_xb - conversions * top - e.ln()
+}
+
+/// [`stratum_terms`] for a stratum with many conversions: Efron's approximation, where the
+/// r-th of the K conversions is drawn from every journey less r/K of the converting ones.
+fn efron_terms(
+    beta: &[f64],
+    bags: &[(Vec<(usize, f64)>, f64, f64)],
+    conversions: f64,
+    top: f64,
+    cases_xb: f64,
+    derivatives: Option<(&mut [f64], &mut [f64])>,
+) -> f64 {
+    let d = beta.len();
+    let xb = |x: &[(usize, f64)]| x.iter().map(|&(c, n)| beta[c] * n).sum::<f64>();
+    let (mut a, mut b) = (0.0, 0.0);
+    let (mut a_x, mut b_x) = (vec![0.0; d], vec![0.0; d]);
+    let (mut a_xx, mut b_xx) = (vec![0.0; d * d], vec![0.0; d * d]);
+    for (x, conv, journeys) in bags {
+        let w = (xb(x) - top).exp();
+        let (wa, wb) = (journeys * w, conv * w);
+        a += wa;
+        b += wb;
+        for &(c, n) in x {
+            a_x[c] += wa * n;
+            b_x[c] += wb * n;
+            for &(c2, n2) in x {
+                a_xx[c * d + c2] += wa * n * n2;
+                b_xx[c * d + c2] += wb * n * n2;
+            }
+        }
+    }
+    let draws = conversions as u64;
+    let mut ll = cases_xb;
+    for r in 0..draws {
+        ll -= top + (a - r as f64 / conversions * b).ln();
+    }
+    if let Some((g, h)) = derivatives {
+        for (x, conv, _) in bags {
+            for &(c, n) in x {
+                g[c] -= conv * n;
+            }
+        }
+        let mut mean = vec![0.0; d];
+        for r in 0..draws {
+            let share = r as f64 / conversions;
+            let denominator = a - share * b;
+            for c in 0..d {
+                mean[c] = (a_x[c] - share * b_x[c]) / denominator;
+                g[c] += mean[c];
+            }
+            for c in 0..d {
+                for c2 in 0..d {
+                    let second = (a_xx[c * d + c2] - share * b_xx[c * d + c2]) / denominator;
+                    h[c * d + c2] += second - mean[c] * mean[c2];
+                }
+            }
+        }
+    }
+    ll
+}
+
+/// The conditional log-likelihood of `beta` (channels only, no intercept) over `strata`,
+/// minus the ridge penalty: whatever a stratum shares (its person's baseline) cancels out.
+fn conditional_objective(beta: &[f64], strata: &[Stratum]) -> f64 {
+    let ll: f64 = strata
+        .iter()
+        .map(|(bags, conversions)| stratum_terms(beta, bags, *conversions, None))
+        .sum();
+    ll - RIDGE / 2.0 * beta.iter().map(|b| b * b).sum::<f64>()
+}
+
+/// Gradient and Hessian of minus [`conditional_objective`].
+fn conditional_derivatives(beta: &[f64], strata: &[Stratum]) -> (Vec<f64>, Vec<f64>) {
+    let d = beta.len();
+    let mut g = vec![0.0; d];
+    let mut h = vec![0.0; d * d];
+    for (bags, conversions) in strata {
+        stratum_terms(beta, bags, *conversions, Some((&mut g, &mut h)));
+    }
+    for k in 0..d {
+        g[k] += RIDGE * beta[k];
+        h[k * d + k] += RIDGE;
+    }
+    (g, h)
+}
+
+/// The same model fitted within strata (each person's own journeys, say), for use outside
+/// SQL: entries are `(stratum, channels, conversions, non-conversions)`. The coefficients are
+/// those of a conditional logistic regression over the strata that have both a converting
+/// and a non-converting journey, so a trait of the stratum that makes it convert more and
+/// see more of a channel (a loyal customer on the e-mail list) does not count as the
+/// channel's effect. The intercept is then fitted over every journey with the coefficients
+/// held, so marginal effects are on the observed scale.
+pub fn logistic_touch_effects_within(
+    journeys: &[(Option<&str>, Vec<&str>, u64, u64)],
+) -> Result<LogisticFit> {
+    let counted =
+        |j: &&(Option<&str>, Vec<&str>, u64, u64)| !j.1.is_empty() && j.2.saturating_add(j.3) > 0;
+    let names = channel_names(
+        journeys
+            .iter()
+            .filter(counted)
+            .flat_map(|j| j.1.iter().copied()),
+    );
+    let mut by_stratum: BTreeMap<&str, Bags> = BTreeMap::new();
+    let mut pooled = Bags::new();
+    for (stratum, channels, conversions, nulls) in journeys.iter().filter(counted) {
+        let key = bag_key(&names, channels);
+        if let Some(stratum) = stratum {
+            let e = by_stratum
+                .entry(stratum)
+                .or_default()
+                .entry(key.clone())
+                .or_default();
+            e.0 = e.0.saturating_add(*conversions);
+            e.1 = e.1.saturating_add(*nulls);
+        }
+        let e = pooled.entry(key).or_default();
+        e.0 = e.0.saturating_add(*conversions);
+        e.1 = e.1.saturating_add(*nulls);
+    }
+    let (rows, touches, _) = pooled_rows(&pooled, names.len());
+    let strata: Vec<Stratum> = by_stratum
+        .values()
+        .filter(|bags| bags.values().any(|c| c.0 > 0) && bags.values().any(|c| c.1 > 0))
+        .map(|bags| {
+            let conversions: u64 = bags.values().map(|c| c.0).sum();
+            let rows = bags
+                .iter()
+                .map(|(key, &(conv, nulls))| {
+                    (
+                        touch_counts(key),
+                        conv as f64,
+                        conv.saturating_add(nulls) as f64,
+                    )
+                })
+                .collect();
+            (rows, conversions as f64)
+        })
+        .collect();
+    let informative = strata
+        .iter()
+        .map(|s| s.0.iter().map(|b| b.2 as u64).sum::<u64>())
+        .sum::<u64>();
+    if strata.is_empty() {
+        // no stratum says anything (tiny data, one journey per person): the pooled fit, which
+        // `strata = 0` tells apart
+        let pooled: Vec<(Vec<&str>, u64, u64)> =
+            journeys.iter().map(|j| (j.1.clone(), j.2, j.3)).collect();
+        return logistic_touch_effects(&pooled);
+    }
+    let d = names.len();
+    let (coefficients, iterations, converged) = newton(
+        vec![0.0; d],
+        |b| conditional_objective(b, &strata),
+        |b| conditional_derivatives(b, &strata),
+    )?;
+    let (_, h) = conditional_derivatives(&coefficients, &strata);
+    let channel_variance = inverse_diagonal(&h, d)?;
+    // the intercept over every journey with the coefficients held: one-dimensional Newton
+    let mut beta = vec![0.0];
+    beta.extend_from_slice(&coefficients);
+    let offsets: Vec<f64> = rows.iter().map(|r| linear_predictor(&beta, &r.0)).collect();
+    let (mut b0, mut information) = (0.0, 0.0);
+    for _ in 0..MAX_ITERATIONS {
+        let (mut g, mut w) = (0.0, 0.0);
+        for ((_, conv, nulls), off) in rows.iter().zip(&offsets) {
+            let p = sigmoid(b0 + off);
+            g += conv - (conv + nulls) * p;
+            w += (conv + nulls) * p * (1.0 - p);
+        }
+        information = w;
+        if w <= 0.0 {
+            break;
+        }
+        let step = g / w;
+        b0 += step;
+        if step.abs() <= STEP_TOLERANCE {
+            break;
+        }
+    }
+    beta[0] = b0;
+    let mut variance = vec![if information > 0.0 {
+        1.0 / information
+    } else {
+        0.0
+    }];
+    variance.extend(channel_variance);
+    let mut fit = finish(
+        &names,
+        &touches,
+        &rows,
+        &beta,
+        &variance,
+        informative,
+        iterations,
+        converged,
+    );
+    fit.strata = strata.len() as u64;
+    Ok(fit)
 }
 
 /// The aggregate `logistic_touch_effects(path, converted [, weight])`.
@@ -369,6 +755,7 @@ impl LogisticTouchEffects {
             Field::new("marginal_effect", DataType::Float64, true),
             Field::new("touches", DataType::Int64, false),
             Field::new("n_journeys", DataType::Int64, false),
+            Field::new("strata", DataType::Int64, false),
             Field::new("intercept", DataType::Float64, true),
             Field::new("intercept_std_error", DataType::Float64, true),
             Field::new("iterations", DataType::Int64, false),
@@ -397,6 +784,7 @@ impl AggregateUDFImpl for LogisticTouchEffects {
     fn accumulator(&self, _acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(LogisticAccumulator {
             journeys: Journeys::new(Self::NAME, KeyKind::Bag, false),
+            stratified: false,
         }))
     }
 
@@ -405,14 +793,28 @@ impl AggregateUDFImpl for LogisticTouchEffects {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() > 3 {
+        if arg_types.len() > 4 {
             return plan_err!(
-                "{} expects 2 or 3 arguments (path, converted [, weight]), got {}",
+                "{} expects 2 to 4 arguments (path, converted [, weight [, stratum]]), got {}",
                 Self::NAME,
                 arg_types.len()
             );
         }
-        coerce_journey_args(Self::NAME, arg_types, &[])
+        let journey_args = &arg_types[..arg_types.len().min(3)];
+        let mut out = coerce_journey_args(Self::NAME, journey_args, &[])?;
+        if let Some(t) = arg_types.get(3) {
+            if !matches!(
+                t,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+            ) {
+                return plan_err!(
+                    "{}: `stratum` (argument 4) must be a string, such as a person id; got {t}",
+                    Self::NAME
+                );
+            }
+            out.push(DataType::Utf8);
+        }
+        Ok(out)
     }
 
     fn order_sensitivity(&self) -> AggregateOrderSensitivity {
@@ -423,23 +825,93 @@ impl AggregateUDFImpl for LogisticTouchEffects {
 #[derive(Debug)]
 struct LogisticAccumulator {
     journeys: Journeys,
+    /// Whether rows came with a stratum (a merged state says so by its marked channels).
+    stratified: bool,
+}
+
+/// Marks the pseudo-channel that carries a journey's stratum through the shared journey
+/// state: a control character no channel name starts with.
+const STRATUM_MARK: char = '\u{1}';
+
+/// `path` with each row's stratum prepended as a marked pseudo-channel (a NULL stratum adds
+/// none: such a journey joins no stratum).
+fn with_stratum(path: &ArrayRef, stratum: &ArrayRef) -> Result<ArrayRef> {
+    let path = cast(
+        path,
+        &DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+    )?;
+    let lists = path.as_list::<i32>();
+    let values = cast(lists.values(), &DataType::Utf8)?;
+    let values = values.as_string::<i32>();
+    let strata = cast(stratum, &DataType::Utf8)?;
+    let strata = strata.as_string::<i32>();
+    let mut out = ListBuilder::new(StringBuilder::new());
+    let offsets = lists.value_offsets();
+    for row in 0..lists.len() {
+        if lists.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        if strata.is_valid(row) {
+            out.values()
+                .append_value(format!("{STRATUM_MARK}{}", strata.value(row)));
+        }
+        for j in offsets[row] as usize..offsets[row + 1] as usize {
+            if values.is_valid(j) {
+                out.values().append_value(values.value(j));
+            } else {
+                out.values().append_null();
+            }
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 impl Accumulator for LogisticAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let [path, converted, rest @ ..] = values else {
-            return exec_err!("logistic_touch_effects expects (path, converted [, weight])");
+            return exec_err!(
+                "logistic_touch_effects expects (path, converted [, weight [, stratum]])"
+            );
         };
-        self.journeys.update(path, converted, rest.first(), None)
+        match rest.get(1) {
+            Some(stratum) => {
+                self.stratified = true;
+                let path = with_stratum(path, stratum)?;
+                self.journeys.update(&path, converted, rest.first(), None)
+            }
+            None => self.journeys.update(path, converted, rest.first(), None),
+        }
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let journeys: Vec<(Vec<&str>, u64, u64)> = self
-            .journeys
-            .entries()
-            .map(|(p, c)| (p, c.conversions, c.others))
-            .collect();
-        let fit = logistic_touch_effects(&journeys)?;
+        let stratified = self.stratified
+            || self
+                .journeys
+                .entries()
+                .any(|(p, _)| p.iter().any(|c| c.starts_with(STRATUM_MARK)));
+        let fit = if stratified {
+            // a journey whose stratum was NULL carries no mark: it joins no stratum, but counts
+            // for the intercept and the marginal effects
+            let journeys: Vec<(Option<&str>, Vec<&str>, u64, u64)> = self
+                .journeys
+                .entries()
+                .map(|(p, c)| {
+                    let stratum = p.iter().find(|c| c.starts_with(STRATUM_MARK)).copied();
+                    let channels = p.iter().filter(|c| !c.starts_with(STRATUM_MARK)).copied();
+                    (stratum, channels.collect(), c.conversions, c.others)
+                })
+                .collect();
+            logistic_touch_effects_within(&journeys)?
+        } else {
+            let journeys: Vec<(Vec<&str>, u64, u64)> = self
+                .journeys
+                .entries()
+                .map(|(p, c)| (p, c.conversions, c.others))
+                .collect();
+            logistic_touch_effects(&journeys)?
+        };
         let n = fit.effects.len();
         let bytes = fit.effects.iter().map(|e| e.channel.len()).sum();
         let name = LogisticTouchEffects::NAME;
@@ -463,6 +935,11 @@ impl Accumulator for LogisticAccumulator {
             floats(&|e| e.marginal_effect),
             Arc::new(touches),
             Arc::new(Int64Array::from(vec![journeys_fitted; n])),
+            Arc::new(Int64Array::from(vec![
+                i64::try_from(fit.strata)
+                    .unwrap_or(i64::MAX);
+                n
+            ])),
             repeat_f(fit.intercept),
             repeat_f(fit.intercept_std_error),
             Arc::new(Int64Array::from(vec![
@@ -573,6 +1050,201 @@ mod tests {
         assert!(f.converged, "{f:?}");
         let a = f.effects[0].coefficient.unwrap_or(f64::NAN);
         assert!(a.is_finite() && a > 1.0, "{f:?}");
+    }
+
+    fn within(journeys: &[(&str, Vec<&str>, u64, u64)]) -> LogisticFit {
+        let journeys: Vec<_> = journeys
+            .iter()
+            .map(|(s, p, c, n)| (Some(*s), p.clone(), *c, *n))
+            .collect();
+        match logistic_touch_effects_within(&journeys) {
+            Ok(f) => f,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Matched pairs (one converting and one non-converting journey per stratum): the
+    /// conditional likelihood is that of "which of the two converted", `σ(β)` when only the
+    /// case was exposed and `σ(−β)` when only the control was, so with `n10` and `n01` such
+    /// pairs β solves `n10·(1 − σ(β)) − n01·σ(β) − β = 0` (the last term the ridge),
+    /// found here by bisection, independently of the Newton fit.
+    #[test]
+    fn matched_pairs_give_the_conditional_estimate() {
+        let names: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+        let mut journeys = Vec::new();
+        for (i, s) in names.iter().enumerate() {
+            let (case, control) = if i < 30 {
+                (vec!["email", "base"], vec!["base"])
+            } else {
+                (vec!["base"], vec!["email", "base"])
+            };
+            journeys.push((s.as_str(), case, 1, 0));
+            journeys.push((s.as_str(), control, 0, 1));
+        }
+        let f = within(&journeys);
+        let (n10, n01) = (30.0, 10.0);
+        let score = |b: f64| n10 * (1.0 - sigmoid(b)) - n01 * sigmoid(b) - b;
+        let (mut lo, mut hi) = (0.0, 5.0);
+        for _ in 0..200 {
+            let mid = (lo + hi) / 2.0;
+            if score(mid) > 0.0 { lo = mid } else { hi = mid }
+        }
+        let email = &f.effects[1];
+        assert_eq!(email.channel, "email");
+        assert!(f.converged);
+        assert!(
+            (email.coefficient.unwrap_or(0.0) - lo).abs() < 1e-8,
+            "{f:?} vs {lo}"
+        );
+        // `base` is on both journeys of every pair: no information, the prior's 0
+        assert!(
+            f.effects[0].coefficient.unwrap_or(1.0).abs() < 1e-12,
+            "{f:?}"
+        );
+        assert_eq!((f.strata, f.journeys), (40, 80));
+    }
+
+    /// Loyal customers convert more whatever they see, and are the ones on the e-mail list:
+    /// a pooled fit credits e-mail with their loyalty, the fit within each person does not.
+    #[test]
+    fn within_persons_a_trait_of_the_person_is_not_an_effect() {
+        let mut r = Lcg(7);
+        let ids: Vec<String> = (0..3000).map(|i| format!("p{i}")).collect();
+        let mut pooled = Vec::new();
+        let mut by_person = Vec::new();
+        for id in &ids {
+            let loyal = r.next() < 0.3;
+            for _ in 0..4 {
+                let mut path = vec!["visit"];
+                if r.next() < if loyal { 0.8 } else { 0.1 } {
+                    path.push("email");
+                }
+                let searched = r.next() < 0.5;
+                if searched {
+                    path.push("search");
+                }
+                // true log-odds: -1, +2 for the loyal, +1 for a search; e-mail does nothing
+                let eta = -1.0 + if loyal { 2.0 } else { 0.0 } + if searched { 1.0 } else { 0.0 };
+                let converted = r.next() < sigmoid(eta);
+                pooled.push((path.clone(), u64::from(converted), u64::from(!converted)));
+                by_person.push((
+                    id.as_str(),
+                    path,
+                    u64::from(converted),
+                    u64::from(!converted),
+                ));
+            }
+        }
+        let coefficient = |f: &LogisticFit, c: &str| {
+            f.effects
+                .iter()
+                .find(|e| e.channel == c)
+                .and_then(|e| e.coefficient)
+                .unwrap_or(f64::NAN)
+        };
+        let (p, w) = (fit(&pooled), within(&by_person));
+        assert!(coefficient(&p, "email") > 0.5, "pooled {p:?}");
+        assert!(coefficient(&w, "email").abs() < 0.2, "within {w:?}");
+        assert!(
+            (coefficient(&w, "search") - 1.0).abs() < 0.25,
+            "within {w:?}"
+        );
+        assert!(w.converged && w.strata > 0 && w.strata < 3000, "{w:?}");
+        // the intercept is refitted over every journey: effects are on the observed scale
+        assert!(w.effects.iter().all(|e| e.marginal_effect.is_some()));
+    }
+
+    /// The exact conditional likelihood against brute force: every way of choosing the
+    /// stratum's K converting journeys among its (expanded) journeys; the gradient and
+    /// Hessian against finite differences of it.
+    #[test]
+    fn exact_stratum_likelihood_matches_enumeration() {
+        // bags: (touch counts, conversions, journeys) over 2 channels
+        let bags = vec![
+            (vec![(0, 1.0)], 1.0, 2.0),
+            (vec![(0, 1.0), (1, 2.0)], 1.0, 1.0),
+            (vec![(1, 1.0)], 0.0, 2.0),
+        ];
+        let beta = [0.3, -0.7];
+        let xb = |x: &[(usize, f64)], b: &[f64]| x.iter().map(|&(c, n)| b[c] * n).sum::<f64>();
+        let brute = |b: &[f64]| {
+            let expanded: Vec<f64> = bags
+                .iter()
+                .flat_map(|(x, _, m)| std::iter::repeat_n(xb(x, b), *m as usize))
+                .collect();
+            let n = expanded.len();
+            let mut e_k = 0.0;
+            for mask in 0u32..(1 << n) {
+                if mask.count_ones() == 2 {
+                    let s: f64 = (0..n)
+                        .filter(|i| mask >> i & 1 == 1)
+                        .map(|i| expanded[i])
+                        .sum();
+                    e_k += s.exp();
+                }
+            }
+            let cases: f64 = bags.iter().map(|(x, c, _)| c * xb(x, b)).sum();
+            cases - e_k.ln()
+        };
+        let got = stratum_terms(&beta, &bags, 2.0, None);
+        assert!(
+            (got - brute(&beta)).abs() < 1e-12,
+            "{got} vs {}",
+            brute(&beta)
+        );
+        let (mut g, mut h) = (vec![0.0; 2], vec![0.0; 4]);
+        stratum_terms(&beta, &bags, 2.0, Some((&mut g, &mut h)));
+        let eps = 1e-5;
+        for c in 0..2 {
+            let mut up = beta;
+            up[c] += eps;
+            let mut down = beta;
+            down[c] -= eps;
+            // g is the gradient of minus the log-likelihood
+            let numeric = -(brute(&up) - brute(&down)) / (2.0 * eps);
+            assert!(
+                (g[c] - numeric).abs() < 1e-7,
+                "g[{c}] {} vs {numeric}",
+                g[c]
+            );
+            let (mut gu, mut hu) = (vec![0.0; 2], vec![0.0; 4]);
+            stratum_terms(&up, &bags, 2.0, Some((&mut gu, &mut hu)));
+            let (mut gd, mut hd) = (vec![0.0; 2], vec![0.0; 4]);
+            stratum_terms(&down, &bags, 2.0, Some((&mut gd, &mut hd)));
+            for c2 in 0..2 {
+                let numeric = (gu[c2] - gd[c2]) / (2.0 * eps);
+                assert!((h[c * 2 + c2] - numeric).abs() < 1e-6, "h {c} {c2}");
+            }
+        }
+        // Efron's approximation is close, not equal; it is the chance of the conversions in
+        // one order, so it lies about ln K! below the exact (unordered) one
+        let efron = efron_terms(
+            &beta,
+            &bags,
+            2.0,
+            0.0,
+            bags.iter().map(|(x, c, _)| c * xb(x, &beta)).sum(),
+            None,
+        );
+        let orders = 2.0f64.ln();
+        assert!((efron + orders - got).abs() < 0.1, "{efron} vs {got}");
+        assert!((efron + orders - got).abs() > 1e-6, "{efron} vs {got}");
+    }
+
+    #[test]
+    fn without_an_informative_stratum_the_pooled_fit_is_returned() {
+        let journeys = [("a", vec!["x"], 3, 0), ("b", vec!["y"], 0, 2)];
+        let f = within(&journeys);
+        let pooled: Vec<_> = journeys.iter().map(|j| (j.1.clone(), j.2, j.3)).collect();
+        assert_eq!(f, fit(&pooled));
+        assert_eq!((f.strata, f.journeys), (0, 5));
+        // a stratum with one outcome only is left out of the within fit, not of the intercept
+        let mut more = journeys.to_vec();
+        more.push(("c", vec!["x"], 1, 0));
+        more.push(("c", vec!["y"], 0, 1));
+        let f = within(&more);
+        assert_eq!((f.strata, f.journeys), (1, 2));
+        assert!(f.intercept.is_some() && f.effects.iter().all(|e| e.coefficient.is_some()));
     }
 
     #[test]
