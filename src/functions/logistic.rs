@@ -416,9 +416,12 @@ pub fn logistic_touch_effects(journeys: &[(Vec<&str>, u64, u64)]) -> Result<Logi
     ))
 }
 
-/// One stratum's bags as the conditional likelihood reads them: `(touch counts, conversions,
-/// journeys)` per bag, and the stratum's conversions.
-type Stratum = (Vec<(Vec<(usize, f64)>, f64, f64)>, f64);
+/// One bag of a stratum as the conditional likelihood reads it: `(touch counts, conversions,
+/// journeys)`.
+type StratumBag = (Vec<(usize, f64)>, f64, f64);
+
+/// One stratum's bags, and its conversions.
+type Stratum = (Vec<StratumBag>, f64);
 
 /// Conversions in one stratum above which its likelihood is approximated (Efron's handling
 /// of ties) rather than computed exactly: the exact one costs `conversions²` per stratum.
@@ -435,7 +438,7 @@ pub const MAX_EXACT_CONVERSIONS: f64 = 64.0;
 /// Efron's approximation.
 fn stratum_terms(
     beta: &[f64],
-    bags: &[(Vec<(usize, f64)>, f64, f64)],
+    bags: &[StratumBag],
     conversions: f64,
     derivatives: Option<(&mut [f64], &mut [f64])>,
 ) -> f64 {
@@ -523,7 +526,7 @@ fn stratum_terms(
 /// r-th of the K conversions is drawn from every journey less r/K of the converting ones.
 fn efron_terms(
     beta: &[f64],
-    bags: &[(Vec<(usize, f64)>, f64, f64)],
+    bags: &[StratumBag],
     conversions: f64,
     top: f64,
     cases_xb: f64,
