@@ -668,7 +668,8 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
             coefficients are those of a conditional logistic regression: in each stratum with \
             both outcomes, the chance that its K converting journeys are the ones that \
             converted, `exp(Σ_cases x·β) / Σ_{any K of its journeys} exp(S·β)`, computed \
-            exactly (Efron's approximation beyond 64 conversions in one stratum), times the \
+            exactly (beyond 64 conversions in one stratum, whose own intercept is then \
+            profiled out instead, which the exact likelihood approaches), times the \
             same ridge prior, by Newton's method; whatever a stratum shares (a person's \
             appetite, whether their store purchases are identified) cancels out, so it is not \
             taken for a channel's effect. Strata whose journeys all converted, or none did, say \
