@@ -256,7 +256,11 @@ async fn markov_argument_errors_and_empty_input() -> Result<()> {
         ),
         (
             "logistic_touch_effects(channels, converted, 1, 1)",
-            "expects 2 or 3 arguments",
+            "`stratum` (argument 4) must be a string",
+        ),
+        (
+            "logistic_touch_effects(channels, converted, 1, grp, grp)",
+            "expects 2 to 4 arguments",
         ),
     ] {
         let result = rows(&ctx, &format!("select {call} from journeys")).await;
@@ -271,6 +275,45 @@ async fn markov_argument_errors_and_empty_input() -> Result<()> {
     )
     .await?;
     assert_eq!(empty, vec![vec![Some("0".to_string())]]);
+    Ok(())
+}
+
+/// The data-driven fit within strata over four partitions: every group with both outcomes is a
+/// stratum (m, m2, s and k; 30 journeys with channels), partial states merge into the same
+/// fit; with every stratum NULL no stratum informs it, and the pooled fit comes back.
+#[tokio::test]
+async fn logistic_within_strata_on_four_partitions() -> Result<()> {
+    let ctx = context(4);
+    register_journeys(&ctx)?;
+    let fit = |stratum: &str| {
+        format!(
+            "select f['channel'], f['strata'], f['n_journeys'], f['converged'], f['coefficient']
+             from (select unnest(logistic_touch_effects(channels, converted, 1, {stratum})) as f
+                   from journeys) order by 1"
+        )
+    };
+    let within = rows(&ctx, &fit("grp")).await?;
+    assert_eq!(within.len(), 6, "{within:?}");
+    for r in &within {
+        assert_eq!(
+            r[1..4],
+            [Some("4".into()), Some("30".into()), Some("true".into())],
+            "{r:?}"
+        );
+    }
+    let pooled = rows(
+        &ctx,
+        "select f['channel'], f['strata'], f['n_journeys'], f['converged'], f['coefficient']
+         from (select unnest(logistic_touch_effects(channels, converted)) as f from journeys)
+         order by 1",
+    )
+    .await?;
+    assert_eq!(rows(&ctx, &fit("cast(null as varchar)")).await?, pooled);
+    assert_ne!(within, pooled);
+    // the same bits on one partition
+    let one = context(1);
+    register_journeys(&one)?;
+    assert_eq!(rows(&one, &fit("grp")).await?, within);
     Ok(())
 }
 
