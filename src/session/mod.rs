@@ -63,10 +63,7 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
     // as one large batch each that the sorter must reserve whole: under a memory limit they
     // fail where a hash join (whose build side is accounted in the pool) succeeds.
     let mut config = config.set_bool("datafusion.optimizer.prefer_hash_join", true);
-    // Local only: on a cluster the sorts run in the executors' pools (their own
-    // `--memory-pool`), which the client's limit says nothing about, and the client's options
-    // travel to them with the plan.
-    if let (Some(limit), Engine::Local) = (exec.memory_limit, &exec.engine) {
+    if let Some(limit) = exec.memory_limit {
         let partitions = exec.target_partitions.unwrap_or(cores);
         config = config.set_usize(
             "datafusion.execution.sort_spill_reservation_bytes",
