@@ -19,19 +19,6 @@ use crate::config::{Engine, Execution};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
-/// DataFusion's own `sort_spill_reservation_bytes`.
-const DEFAULT_SORT_HEADROOM: usize = 10 * 1024 * 1024;
-
-/// The memory each sort keeps in reserve for its last step. A sort that buffered its input
-/// (spilling or not) ends by merging what it holds in memory, and that merge cannot spill: with
-/// DataFusion's 10 MiB reserve, a sort whose input nearly fills its share of the pool fails
-/// there (DataFusion issue 16979; `fct_attribution` at scale 10 under 4 GiB, two partitions).
-/// An eighth of each partition's fair share is kept instead, never less than DataFusion's.
-fn sort_headroom(memory_limit: u64, partitions: usize) -> usize {
-    let share = usize::try_from(memory_limit).unwrap_or(usize::MAX) / partitions.max(1);
-    (share / 8).max(DEFAULT_SORT_HEADROOM)
-}
-
 /// Builds the session for a project's storage roots and execution settings.
 pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism()
@@ -63,13 +50,6 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
     // as one large batch each that the sorter must reserve whole: under a memory limit they
     // fail where a hash join (whose build side is accounted in the pool) succeeds.
     let mut config = config.set_bool("datafusion.optimizer.prefer_hash_join", true);
-    if let Some(limit) = exec.memory_limit {
-        let partitions = exec.target_partitions.unwrap_or(cores);
-        config = config.set_usize(
-            "datafusion.execution.sort_spill_reservation_bytes",
-            sort_headroom(limit, partitions),
-        );
-    }
     // The project's own DataFusion options come last: they override the defaults above.
     for (key, value) in &exec.datafusion {
         config.options_mut().set(key, value)?;
@@ -147,19 +127,4 @@ pub fn build(storage: &Storage, exec: &Execution) -> Result<SessionContext> {
 /// DataFusion's optimizer rules with parcours's guards among them (see `unnest_keys`).
 pub fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
     unnest_keys::optimizer_rules()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sorts_keep_an_eighth_of_their_share_in_reserve() {
-        let gib = 1024 * 1024 * 1024;
-        assert_eq!(sort_headroom(4 * gib, 2), 256 * 1024 * 1024);
-        assert_eq!(sort_headroom(4 * gib, 16), 32 * 1024 * 1024);
-        // a small pool keeps DataFusion's own reserve
-        assert_eq!(sort_headroom(64 * 1024 * 1024, 2), DEFAULT_SORT_HEADROOM);
-        assert_eq!(sort_headroom(gib, 0), gib as usize / 8);
-    }
 }
