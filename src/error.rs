@@ -68,6 +68,11 @@ pub enum Error {
     #[error("{0}")]
     Execution(String),
 
+    /// The memory limit was reached by an operator that could not spill (a hash join's build
+    /// side, a merge's buffers). The runner retries such a model once with sort-merge joins.
+    #[error("{0}")]
+    OutOfMemory(String),
+
     /// The Ballista cluster cannot be reached or refused to start (its address is in the
     /// message).
     #[error("cluster: {0}")]
@@ -117,7 +122,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::Sql(_) => exit::CONFIG,
-            Error::Execution(_) => exit::MODEL_FAILED,
+            Error::Execution(_) | Error::OutOfMemory(_) => exit::MODEL_FAILED,
             Error::SourceData { .. } => exit::SOURCE_DATA,
             Error::Storage { .. } | Error::Cluster(_) => exit::STORAGE,
             Error::Locked(_) => exit::LOCKED,
@@ -147,11 +152,13 @@ impl Error {
             | D::Configuration(_)
             | D::NotImplemented(_)
             | D::Substrait(_) => Error::Sql(text),
+            D::ResourcesExhausted(_) => Error::OutOfMemory(text),
             D::Collection(errors) if !errors.is_empty() => {
                 // classified by the first error, reported whole
                 match Error::query("", &errors[0]) {
                     Error::Internal(_) => Error::Internal(text),
                     Error::Sql(_) => Error::Sql(text),
+                    Error::OutOfMemory(_) => Error::OutOfMemory(text),
                     _ => Error::Execution(text),
                 }
             }
@@ -185,6 +192,15 @@ mod tests {
             code(D::ResourcesExhausted("pool full".into())),
             exit::MODEL_FAILED
         );
+        // the runner retries a model out of memory with joins that spill
+        let full = D::Context(
+            "sorting".into(),
+            Box::new(D::ResourcesExhausted("pool full".into())),
+        );
+        assert!(matches!(
+            Error::query("model `m`", &full),
+            Error::OutOfMemory(_)
+        ));
         // the root cause decides, through context wrappers
         let wrapped = D::Context(
             "writing".into(),

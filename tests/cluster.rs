@@ -293,31 +293,7 @@ fn the_reference_pipeline_on_a_cluster_publishes_what_the_local_engine_does() {
 #[test]
 fn contract_edge_data_over_two_nights_gives_the_local_engine_s_rows() {
     let p = reference_project();
-    let out = common::bin()
-        .current_dir(p.path())
-        .args([
-            "generate",
-            "--profile",
-            "contract-edges",
-            "--out",
-            "data/raw",
-        ])
-        .args([
-            "--scale",
-            "0.005",
-            "--days",
-            "10",
-            "--end-date",
-            "2026-10-31",
-        ])
-        .args(["--seed", "11"])
-        .output()
-        .expect("generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    p.generate_contract_edges("data/raw");
     let cluster = Cluster::start(2, &[]);
     for night in ["2026-10-30", "2026-10-31"] {
         let local = p.run_env(

@@ -151,25 +151,7 @@ fn raw_pii(raw: &Path) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>)
 #[test]
 fn every_contract_valid_night_runs_clean() {
     let p = reference_project();
-    let out = common::bin()
-        .current_dir(p.path())
-        .args(["generate", "--profile", "contract-edges", "--out", "raw"])
-        .args([
-            "--scale",
-            "0.005",
-            "--days",
-            "10",
-            "--end-date",
-            "2026-10-31",
-        ])
-        .args(["--seed", "11"])
-        .output()
-        .expect("generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    p.generate_contract_edges("raw");
     let raw = p.path().join("raw");
     // The export shapes the profile promises: a night with no spend export, one with no ad
     // export, an empty registrations table until its backlog arrives, and a suppression list

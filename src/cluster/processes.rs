@@ -17,7 +17,6 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::registry::FunctionRegistry;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionConfig;
@@ -83,16 +82,10 @@ pub struct ExecutorOptions {
 /// A runtime like the client's: stores from the environment, no cached listings (a night
 /// replaces folders it listed earlier), spills under `spill_dir`.
 fn runtime(spill_dir: Option<&PathBuf>) -> datafusion::error::Result<Arc<RuntimeEnv>> {
-    let mut b = RuntimeEnvBuilder::new()
+    let b = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(EnvStores::default()))
         .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
-    if let Some(dir) = spill_dir {
-        b = b.with_disk_manager_builder(
-            DiskManagerBuilder::default()
-                .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
-        );
-    }
-    b.build_arc()
+    crate::session::spilling(b, spill_dir.map(PathBuf::as_path)).build_arc()
 }
 
 /// The scheduler's session for each job: parcours's functions and optimizer rules (the plan

@@ -438,6 +438,13 @@ type Stratum = (Vec<StratumBag>, f64);
 /// [`profiled_terms`] rather than the exact one, which costs `conversions²` per stratum.
 pub const MAX_EXACT_CONVERSIONS: f64 = 64.0;
 
+/// `x·β` of each bag of a stratum (channels only, no intercept).
+fn bag_scores(beta: &[f64], bags: &[StratumBag]) -> Vec<f64> {
+    bags.iter()
+        .map(|b| b.0.iter().map(|&(c, n)| beta[c] * n).sum())
+        .collect()
+}
+
 /// One stratum's conditional likelihood at `beta` and, when `derivatives`, its gradient and
 /// Hessian (of minus it, Hessian row-major `d × d`), added to `g` and `h`.
 ///
@@ -453,26 +460,23 @@ fn stratum_terms(
     conversions: f64,
     derivatives: Option<(&mut [f64], &mut [f64])>,
 ) -> f64 {
-    let d = beta.len();
-    let xb = |x: &[(usize, f64)]| x.iter().map(|&(c, n)| beta[c] * n).sum::<f64>();
-    let top = bags
-        .iter()
-        .map(|b| xb(&b.0))
-        .fold(f64::NEG_INFINITY, f64::max);
-    let cases_xb: f64 = bags.iter().map(|b| b.1 * xb(&b.0)).sum();
-    let want = derivatives.is_some();
-    let k_total = conversions as usize;
     if conversions > MAX_EXACT_CONVERSIONS {
         return profiled_terms(beta, bags, conversions, derivatives);
     }
+    let d = beta.len();
+    let v = bag_scores(beta, bags);
+    let top = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let cases_xb: f64 = bags.iter().zip(&v).map(|(b, vj)| b.1 * vj).sum();
+    let want = derivatives.is_some();
+    let k_total = conversions as usize;
     // z[k]: Σ over picks of k journeys of exp(S·β − k·top); m[k], q[k]: the same weighted
     // sums of S and S·Sᵀ
     let mut z = vec![0.0; k_total + 1];
     z[0] = 1.0;
     let mut m = vec![0.0; if want { (k_total + 1) * d } else { 0 }];
     let mut q = vec![0.0; if want { (k_total + 1) * d * d } else { 0 }];
-    for (x, _, journeys) in bags {
-        let w = (xb(x) - top).exp();
+    for ((x, _, journeys), vj) in bags.iter().zip(&v) {
+        let w = (vj - top).exp();
         let count = *journeys as usize;
         let (mut nz, mut nm, mut nq) = (vec![0.0; z.len()], vec![0.0; m.len()], vec![0.0; q.len()]);
         for k in 0..=k_total {
@@ -545,8 +549,7 @@ fn profiled_terms(
     derivatives: Option<(&mut [f64], &mut [f64])>,
 ) -> f64 {
     let d = beta.len();
-    let xb = |x: &[(usize, f64)]| x.iter().map(|&(c, n)| beta[c] * n).sum::<f64>();
-    let v: Vec<f64> = bags.iter().map(|b| xb(&b.0)).collect();
+    let v = bag_scores(beta, bags);
     let journeys: f64 = bags.iter().map(|b| b.2).sum();
     // α solves Σ m·σ(α + v) = K; the left side grows with α, so bisection brackets it and
     // Newton steps that stay inside the bracket speed it up

@@ -835,10 +835,7 @@ async fn execute_model(
     };
     // A hash join's build side cannot spill: when one outgrows the memory pool, the model is
     // run again with sort-merge joins, which can (`joins: sort_merge` skips the first try).
-    if joins == Joins::Hash
-        && let Err(e) = &outcome
-        && e.to_string().contains("Resources exhausted")
-    {
+    if joins == Joins::Hash && matches!(outcome, Err(Error::OutOfMemory(_))) {
         tracing::warn!(model = %model.name, "out of memory with hash joins; retrying with sort-merge joins, which spill (set `joins: sort_merge` on the model to skip the first try)");
         publish::discard_table(wh, &run.id, &model.name).await;
         settle_memory(ctx).await;
@@ -1059,6 +1056,9 @@ fn with_model(e: Error, model: &Model) -> Error {
         Error::Internal(m) => Error::Internal(format!("{} ({}): {m}", model.name, model.path)),
         Error::Execution(m) => {
             Error::Execution(format!("model `{}` ({}): {m}", model.name, model.path))
+        }
+        Error::OutOfMemory(m) => {
+            Error::OutOfMemory(format!("model `{}` ({}): {m}", model.name, model.path))
         }
         Error::Sql(m) => Error::config(&model.path, None, format!("model `{}`: {m}", model.name)),
         other => other,

@@ -93,11 +93,50 @@ impl TestProject {
     /// As [`Self::generate_raw`], into `out` (a folder of this project or a bucket URL), with
     /// `env` (a bucket's credentials) set for the generator.
     pub fn generate_into(&self, out: &str, days: u32, seed: u64, env: &[(&str, &str)]) {
+        let (days, seed) = (days.to_string(), seed.to_string());
+        self.generate(
+            &[
+                "--out",
+                out,
+                "--scale",
+                "0.01",
+                "--days",
+                &days,
+                "--end-date",
+                "2026-10-31",
+                "--seed",
+                &seed,
+            ],
+            env,
+        );
+    }
+
+    /// The world of every value and export shape the raw contract allows, small (scale 0.005,
+    /// 10 days to 2026-10-31, seed 11), as the contract-edge suites generate it into `out`.
+    pub fn generate_contract_edges(&self, out: &str) {
+        self.generate(
+            &[
+                "--profile",
+                "contract-edges",
+                "--out",
+                out,
+                "--scale",
+                "0.005",
+                "--days",
+                "10",
+                "--end-date",
+                "2026-10-31",
+                "--seed",
+                "11",
+            ],
+            &[],
+        );
+    }
+
+    /// `parcours generate ARGS` in the project folder, asserting that it succeeded.
+    fn generate(&self, args: &[&str], env: &[(&str, &str)]) {
         let mut c = bin();
-        c.current_dir(self.path())
-            .args(["generate", "--out", out, "--scale", "0.01"])
-            .args(["--days", &days.to_string(), "--end-date", "2026-10-31"])
-            .args(["--seed", &seed.to_string()]);
+        c.current_dir(self.path()).arg("generate").args(args);
         for (k, v) in env {
             c.env(k, v);
         }
